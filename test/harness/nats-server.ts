@@ -1,0 +1,32 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitForPort } from './ports';
+
+export interface NatsServerHandle {
+  url: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Starts a throw-away nats-server with JetStream on a free loopback port and a temporary store dir. */
+export async function startNatsServer(bin = process.env.NATS_SERVER_BIN ?? 'nats-server'): Promise<NatsServerHandle> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'dbroker-nats-'));
+  const child: ChildProcess = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.once('error', () => undefined);
+  await waitForPort(port);
+  const stop = async () => {
+    if (child.exitCode === null && child.pid) {
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { url: `nats://127.0.0.1:${port}`, port, pid: child.pid!, stop, [Symbol.asyncDispose]: stop };
+}
