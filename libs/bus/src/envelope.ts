@@ -25,14 +25,18 @@ export const RequestEnvelopeSchema = z.object({
 });
 export type RequestEnvelope = z.infer<typeof RequestEnvelopeSchema>;
 
-export const ReplyEnvelopeSchema = z.object({
-  v: z.literal(1),
-  requestId: z.string().min(1),
-  /** Identity of the worker instance that answered (for the audit log). */
-  worker: z.string().min(1),
-  /** The inner IQ reply as XML text: type result or error, id/from/to as for the original request. */
-  stanza: z.string().min(1),
-});
+export const ReplyEnvelopeSchema = z
+  .object({
+    v: z.literal(1),
+    requestId: z.string().min(1),
+    /** Identity of the worker instance that answered (for the audit log). */
+    worker: z.string().min(1),
+    /** The inner IQ reply as XML text: type result or error, id/from/to as for the original request. */
+    stanza: z.string().min(1).optional(),
+    /** The worker failed before it could build a reply; the ingress answers with this condition. Text stays internal. */
+    failure: z.object({ condition: z.string().min(1), text: z.string().optional() }).optional(),
+  })
+  .refine((r) => (r.stanza === undefined) !== (r.failure === undefined), { message: 'exactly one of stanza or failure' });
 export type ReplyEnvelope = z.infer<typeof ReplyEnvelopeSchema>;
 
 const encoder = new TextEncoder();

@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { AuditEventSchema, eventSubject, type AuditEvent, type AuditEventInput } from './events';
+import type { BusLogger } from './logger';
+
+export interface EventPublisherOptions {
+  nc: NatsConnection;
+  /** Subject prefix of the events stream (`<prefix>.<type>`). */
+  prefix: string;
+  server: string;
+  component: string;
+  logger: BusLogger;
+  /** Events kept in memory while JetStream is unreachable; beyond it the oldest are dropped (and counted). */
+  maxBuffered?: number;
+  /** Publishes in flight at once. */
+  concurrency?: number;
+  onDropped?: (n: number) => void;
+}
+
+export interface EventPublisher {
+  /** Queues an event and returns at once: the caller never waits on the stream (or on Postgres behind it). */
+  emit(input: AuditEventInput): AuditEvent;
+  pending(): number;
+  /** Waits until the buffer is empty or the timeout passes. */
+  flush(timeoutMs: number): Promise<boolean>;
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+/**
+ * Appends audit events to the durable JetStream stream. The event id is the JetStream message id, so a
+ * publish retried after a lost ack is stored once. Failed publishes are retried with capped backoff.
+ */
+export function createEventPublisher(opts: EventPublisherOptions): EventPublisher {
+  const { nc, prefix, server, component, logger } = opts;
+  const maxBuffered = opts.maxBuffered ?? 100_000;
+  const concurrency = opts.concurrency ?? 64;
+  const js: JetStreamClient = jetstream(nc);
+  const queue: AuditEvent[] = [];
+  let inflight = 0;
+  let failures = 0;
+  let retryTimer: NodeJS.Timeout | null = null;
+  let stopped = false;
+  const drainedWaiters: Array<() => void> = [];
+
+  const notifyDrained = () => {
+    if (queue.length === 0 && inflight === 0) drainedWaiters.splice(0).forEach((r) => r());
+  };
+
+  const pump = () => {
+    if (retryTimer) return;
+    while (inflight < concurrency && queue.length > 0) {
+      const ev = queue.shift()!;
+      inflight++;
+      js.publish(eventSubject(prefix, ev.type), JSON.stringify(ev), { msgID: ev.id, timeout: 5000 })
+        .then(() => {
+          failures = 0;
+        })
+        .catch((err: unknown) => {
+          queue.unshift(ev);
+          failures++;
+          if (failures === 1 || failures % 100 === 0) logger.warn({ err, pending: queue.length }, 'audit event publish failed; will retry');
+          if (!retryTimer && !stopped) {
+            const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
+            retryTimer = setTimeout(() => {
+              retryTimer = null;
+              pump();
+            }, delay);
+          }
+        })
+        .finally(() => {
+          inflight--;
+          pump();
+          notifyDrained();
+        });
+    }
+  };
+
+  return {
+    emit(input) {
+      const ev = AuditEventSchema.parse({ ...input, id: randomUUID(), at: new Date().toISOString(), server, component });
+      if (queue.length >= maxBuffered) {
+        queue.shift();
+        opts.onDropped?.(1);
+        logger.error({ maxBuffered }, 'audit buffer full: oldest event dropped');
+      }
+      queue.push(ev);
+      pump();
+      return ev;
+    },
+    pending: () => queue.length + inflight,
+    async flush(timeoutMs) {
+      if (queue.length === 0 && inflight === 0) return true;
+      return await Promise.race([
+        new Promise<boolean>((r) => drainedWaiters.push(() => r(true))),
+        new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref()),
+      ]);
+    },
+    async stop(timeoutMs = 5000) {
+      const ok = await this.flush(timeoutMs);
+      stopped = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      if (!ok) logger.error({ pending: queue.length + inflight }, 'stopped with audit events not yet stored in the stream');
+    },
+  };
+}

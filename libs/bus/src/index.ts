@@ -1,0 +1,15 @@
+export { AuditEventSchema, GrantSchema, DEFAULT_EVENTS_STREAM, DEFAULT_EVENTS_PREFIX, eventSubject } from './events';
+export type { AuditEvent, AuditEventType, AuditEventInput, Grant } from './events';
+export { ensureEventsStream } from './events-stream';
+export { createEventPublisher } from './event-publisher';
+export type { EventPublisher, EventPublisherOptions } from './event-publisher';
+export { RequestEnvelopeSchema, ReplyEnvelopeSchema, encodeEnvelope, decodeRequest, decodeReply } from './envelope';
+export type { RequestEnvelope, ReplyEnvelope, Decoded } from './envelope';
+export { DEFAULT_SUBJECT_PREFIX, DEFAULT_ROUTE_ALIASES, encodeToken, decodeToken, routeForNamespace, requestSubject, featuresSubject } from './subjects';
+export { injectTraceContext, extractTraceContext } from './trace-context';
+export { connectBus } from './connection';
+export type { Bus, ConnectBusOptions } from './connection';
+export { startWorker } from './worker';
+export type { WorkerOptions, WorkerHandle, WorkerHandler, WorkerFeatures } from './worker';
+export { requestFeatures } from './features';
+export type { BusLogger } from './logger';

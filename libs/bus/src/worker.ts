@@ -1,0 +1,132 @@
+import { SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { decodeRequest, encodeEnvelope, type RequestEnvelope } from './envelope';
+import { extractTraceContext } from './trace-context';
+import type { BusLogger } from './logger';
+
+/** What a worker kind advertises for disco nesting (XEP-0355 §"Disco nesting"). */
+export interface WorkerFeatures {
+  identities: Array<{ category: string; type: string; name?: string }>;
+  features: string[];
+}
+
+export type WorkerHandler = (req: RequestEnvelope) => Promise<string>;
+
+export interface WorkerOptions {
+  nc: NatsConnection;
+  /** Request subjects to serve, usually `<prefix>.req.*.<route>` for each route of the kind. */
+  subjects: string[];
+  /** Subjects on which this kind answers feature queries, with the features to answer. */
+  featureSubjects?: string[];
+  features?: WorkerFeatures;
+  /** Queue group: every replica of one worker kind shares it, so each request goes to exactly one. */
+  queue: string;
+  /** Upper bound of requests handled at once by this replica. */
+  concurrency: number;
+  workerId: string;
+  handle: WorkerHandler;
+  logger: BusLogger;
+  tracer?: Tracer;
+  /** Called once per handled request, for metrics. */
+  onHandled?: (outcome: 'replied' | 'failed' | 'expired' | 'invalid', seconds: number) => void;
+}
+
+export interface WorkerHandle {
+  inflight(): number;
+  /** Stops taking requests (unsubscribe via drain) and waits for the ones in hand to be answered. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Serves delegated requests from a NATS queue group with bounded concurrency. Each request is answered
+ * exactly once: the handler's reply stanza, or a `failure` envelope (the ingress turns it into a stanza
+ * error). Requests whose deadline has passed are dropped: the ingress has already answered them.
+ */
+export function startWorker(opts: WorkerOptions): WorkerHandle {
+  const { nc, queue, concurrency, workerId, logger } = opts;
+  const tracer = opts.tracer ?? trace.getTracer('@dbroker/bus');
+  let active = 0;
+  const waiters: Array<() => void> = [];
+  const idle: Array<() => void> = [];
+  const subs: Subscription[] = [];
+
+  const acquire = async () => {
+    while (active >= concurrency) await new Promise<void>((r) => waiters.push(r));
+    active++;
+  };
+  const release = () => {
+    active--;
+    waiters.shift()?.();
+    if (active === 0) idle.splice(0).forEach((r) => r());
+  };
+
+  const handleOne = async (msg: Msg) => {
+    const started = performance.now();
+    const decoded = decodeRequest(msg.data);
+    if (!decoded.ok) {
+      logger.warn({ subject: msg.subject, reason: decoded.reason }, 'invalid request envelope');
+      if (msg.reply) msg.respond(encodeEnvelope({ v: 1, requestId: 'invalid', worker: workerId, failure: { condition: 'bad-request', text: decoded.reason } }));
+      opts.onHandled?.('invalid', (performance.now() - started) / 1000);
+      return;
+    }
+    const req = decoded.value;
+    if (Date.now() > req.deadline) {
+      logger.warn({ requestId: req.requestId, subject: msg.subject }, 'request expired before handling; dropped (the ingress answered it)');
+      opts.onHandled?.('expired', (performance.now() - started) / 1000);
+      return;
+    }
+    const parent = extractTraceContext(msg.headers);
+    await tracer.startActiveSpan(
+      `worker ${queue} ${req.namespace}`,
+      { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject, 'xmpp.namespace': req.namespace, 'xmpp.iq.type': req.iqType, 'dbroker.request_id': req.requestId, 'dbroker.worker': workerId } },
+      parent,
+      async (span) => {
+        try {
+          const stanza = await opts.handle(req);
+          msg.respond(encodeEnvelope({ v: 1, requestId: req.requestId, worker: workerId, stanza }));
+          opts.onHandled?.('replied', (performance.now() - started) / 1000);
+        } catch (err) {
+          span.recordException(err as Error);
+          span.setStatus({ code: SpanStatusCode.ERROR });
+          logger.error({ err, requestId: req.requestId }, 'worker handler failed');
+          msg.respond(encodeEnvelope({ v: 1, requestId: req.requestId, worker: workerId, failure: { condition: 'internal-server-error', text: (err as Error).message } }));
+          opts.onHandled?.('failed', (performance.now() - started) / 1000);
+        } finally {
+          span.end();
+        }
+      },
+    );
+  };
+
+  for (const subject of opts.subjects) {
+    const sub = nc.subscribe(subject, { queue });
+    subs.push(sub);
+    void (async () => {
+      for await (const msg of sub) {
+        await acquire();
+        void handleOne(msg).finally(release);
+      }
+    })().catch((err) => logger.error({ err, subject }, 'worker subscription ended with an error'));
+  }
+  for (const subject of opts.featureSubjects ?? []) {
+    const features = opts.features ?? { identities: [], features: [] };
+    subs.push(
+      nc.subscribe(subject, {
+        queue,
+        callback: (_err, msg) => {
+          msg.respond(JSON.stringify(features));
+        },
+      }),
+    );
+  }
+  logger.info({ subjects: opts.subjects, queue, concurrency, workerId }, 'worker listening');
+
+  return {
+    inflight: () => active,
+    stop: async () => {
+      await Promise.allSettled(subs.map((s) => s.drain()));
+      if (active > 0) await new Promise<void>((r) => idle.push(r));
+      logger.info({ workerId }, 'worker stopped');
+    },
+  };
+}
