@@ -70,6 +70,8 @@ declare module '@xmpp/component-core' {
     open(params: { domain: string }): Promise<Element>;
     disconnect(timeout?: number): Promise<void>;
     send(el: Element): Promise<void>;
+    /** Raw write of serialized XML on the stream. */
+    write(data: string): Promise<void>;
     authenticate(id: string, password: string): Promise<void>;
   }
 }
@@ -83,8 +85,13 @@ declare module '@xmpp/client' {
   import type { EventEmitter } from 'node:events';
   import type { Element } from '@xmpp/xml';
   export interface Client extends EventEmitter {
-    jid: { toString(): string; bare(): { toString(): string }; local: string; resource: string } | null;
+    jid: { toString(): string; bare(): { toString(): string }; local: string; domain: string; resource: string } | null;
     status: string;
+    /** The TCP socket while connected (a net.Socket subclass for xmpp:// services). */
+    socket: (import('node:net').Socket & { secure?: boolean }) | null;
+    /** Raw write of serialized XML on the stream (no stanza bookkeeping). */
+    write(data: string): Promise<void>;
+    isSecure(): boolean;
     start(): Promise<unknown>;
     stop(): Promise<unknown>;
     send(el: Element): Promise<void>;
@@ -95,6 +102,19 @@ declare module '@xmpp/client' {
     };
     reconnect: { stop(): void };
   }
-  export function client(options: Record<string, unknown>): Client;
+  /** What @xmpp/sasl passes to a `credentials` function: authenticate(creds, mechanismName). */
+  export type SaslAuthenticate = (credentials: { username: string; password: string }, mechanism: string) => Promise<void>;
+  export interface ClientOptions {
+    service: string;
+    domain?: string;
+    resource?: string;
+    username?: string;
+    password?: string;
+    /** A function takes over mechanism choice: (authenticate, offeredAndSupportedMechanisms, fast, entity). */
+    credentials?: { username: string; password: string } | ((authenticate: SaslAuthenticate, mechanisms: string[], fast: unknown, entity: Client) => Promise<void>);
+    timeout?: number;
+    [key: string]: unknown;
+  }
+  export function client(options: ClientOptions): Client;
   export { default as xml } from '@xmpp/xml';
 }

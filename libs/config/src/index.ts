@@ -1,0 +1,1 @@
+export { ConfigError, parseEnv, int, logLevel, natsUrl, databaseUrl, commonEnv } from './env';

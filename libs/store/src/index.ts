@@ -1,0 +1,13 @@
+export { createDatabase, withSession, DEFAULT_POOL_MAX } from './db';
+export type { Database, DatabaseHandle, DatabaseKind, CreateDatabaseOptions, Executor, Transaction, Schema } from './db';
+export { events, grants, auditLog, AUDIT_OUTCOMES } from './schema';
+export type { EventRow, GrantRow, AuditRow, NewAuditRow, AuditOutcome } from './schema';
+export { MIGRATIONS_DIR } from './paths';
+export { runMigrations, readMigrations, parseMigration, MigrationError, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE } from './migrate';
+export type { Migration, MigrationLogger, MigrationResult, RunMigrationsOptions } from './migrate';
+export { appendEvent, rebuildProjections, eventRow } from './event-store';
+export type { RebuildOptions, RebuildResult } from './event-store';
+export { applyEvent, projectionOf, grantRows, auditRowOf, rejectedRequestId, PROJECTIONS } from './projections';
+export type { ProjectionName } from './projections';
+export { getAuditRow, listAudit, listGrants, MAX_AUDIT_LIMIT } from './queries';
+export type { ListAuditOptions, ListGrantsOptions } from './queries';

@@ -1,0 +1,71 @@
+import { sql } from 'drizzle-orm';
+import { bigint, bigserial, index, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/**
+ * PEP nodes (XEP-0163): one pubsub service per owner bare JID (`service`), nodes by name within it.
+ * `config` is the node configuration as JSON (`NodeConfig` of `@dbroker/pubsub`; keys missing in older
+ * rows take their defaults when read). The row is also the per-node lock: writers take it `FOR UPDATE`.
+ */
+export const pubsubNodes = pgTable(
+  'pubsub_nodes',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    service: text('service').notNull(),
+    node: text('node').notNull(),
+    config: jsonb('config').$type<Record<string, unknown>>().notNull(),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('pubsub_nodes_service_node_key').on(t.service, t.node)],
+);
+
+export const PUBSUB_EVENT_KINDS = ['publish', 'retract', 'purge', 'delete'] as const;
+export type PubsubEventKind = (typeof PUBSUB_EVENT_KINDS)[number];
+
+/**
+ * Append-only history of every node (what MAM on a node serves). `seq` orders all events; `request_id`
+ * is the idempotency key of the request that caused the event (unique: a retried request finds its
+ * recorded outcome instead of applying again).
+ */
+export const pubsubNodeEvents = pgTable(
+  'pubsub_node_events',
+  {
+    seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+    nodeId: bigint('node_id', { mode: 'number' })
+      .notNull()
+      .references(() => pubsubNodes.id),
+    kind: text('kind').$type<PubsubEventKind>().notNull(),
+    itemId: text('item_id'),
+    payload: text('payload'),
+    publisher: text('publisher'),
+    requestId: text('request_id'),
+    at: tstz('at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('pubsub_node_events_node_seq_idx').on(t.nodeId, t.seq),
+    uniqueIndex('pubsub_node_events_request_id_key').on(t.requestId).where(sql`${t.requestId} is not null`),
+  ],
+);
+
+/** Projection of the event log: the items currently held by each node. */
+export const pubsubItems = pgTable(
+  'pubsub_items',
+  {
+    nodeId: bigint('node_id', { mode: 'number' })
+      .notNull()
+      .references(() => pubsubNodes.id, { onDelete: 'cascade' }),
+    itemId: text('item_id').notNull(),
+    payload: text('payload').notNull(),
+    publisher: text('publisher'),
+    /** `seq` of the publish event that wrote this version of the item (publication order). */
+    publishedSeq: bigint('published_seq', { mode: 'number' }).notNull(),
+    publishedAt: tstz('published_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.nodeId, t.itemId] }), index('pubsub_items_node_published_seq_idx').on(t.nodeId, t.publishedSeq)],
+);
+
+export type PubsubNodeRow = typeof pubsubNodes.$inferSelect;
+export type PubsubNodeEventRow = typeof pubsubNodeEvents.$inferSelect;
+export type NewPubsubNodeEventRow = typeof pubsubNodeEvents.$inferInsert;
+export type PubsubItemRow = typeof pubsubItems.$inferSelect;

@@ -1,0 +1,3 @@
+import './init2';
+import pg from 'pg';
+console.log(typeof pg.Client);

@@ -1,0 +1,2 @@
+import { start } from './common';
+export const t = start();

@@ -1,0 +1,13 @@
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { trace } from '@opentelemetry/api';
+const exporter = new InMemorySpanExporter();
+const sdk = new NodeSDK({ spanProcessors: [new SimpleSpanProcessor(exporter)], instrumentations: [new PgInstrumentation({requireParentSpan:true})], metricReaders: [], logRecordProcessors: [] });
+sdk.start();
+const pg = (await import('pg')).default;
+const client = new pg.Client({ host: '127.0.0.1', user: 'postgres', database: 'postgres' });
+await trace.getTracer('x').startActiveSpan('parent', async (span) => { await client.connect(); await client.query('select 1'); span.end(); });
+await client.end();
+console.log('plain node ESM dynamic import', exporter.getFinishedSpans().map((s) => s.name));
+await sdk.shutdown();

@@ -1,0 +1,104 @@
+import type { Tracer } from '@opentelemetry/api';
+import { connectBus, createEventPublisher, ensureEventsStream, requestFeatures, type Bus } from '@dbroker/bus';
+import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
+import type { IngressConfig } from './config';
+import { createDispatcher } from './dispatcher';
+import { createDiscoResponder } from './disco-responder';
+import { createNatsForwarder } from './forwarder';
+import { GrantTable } from './grants';
+import { createIngressMetrics } from './metrics';
+import { createRequestHandler } from './request-handler';
+import { createXmppLink } from './xmpp-link';
+
+export interface IngressDeps {
+  logger: Logger;
+  metrics: Metrics;
+  tracer: Tracer;
+  /** Ops server to register readiness checks on. */
+  ops?: OpsServer;
+  /** Reuse an existing NATS connection (all-in-one mode); otherwise one is opened from NATS_URL. */
+  bus?: Bus;
+}
+
+export interface Ingress {
+  grants: GrantTable;
+  isReady(): boolean;
+  stop(): Promise<void>;
+}
+
+/** Starts the ingress: NATS and the events stream first, the XMPP link last (nothing is routed before its backends). */
+export async function startIngress(config: IngressConfig, deps: IngressDeps): Promise<Ingress> {
+  const logger = deps.logger;
+  const ownBus = !deps.bus;
+  const bus = deps.bus ?? (await connectBus({ url: config.NATS_URL, name: `ingress ${config.XMPP_DOMAIN}`, logger }));
+  await ensureEventsStream(bus.nc, config.EVENTS_STREAM, config.EVENTS_SUBJECT_PREFIX);
+  const metrics = createIngressMetrics(deps.metrics);
+  const events = createEventPublisher({
+    nc: bus.nc,
+    prefix: config.EVENTS_SUBJECT_PREFIX,
+    server: config.XMPP_SERVER,
+    component: config.XMPP_DOMAIN,
+    logger,
+    onDropped: (n) => metrics.droppedEvents.inc(n),
+  });
+  const grants = new GrantTable();
+  const link = createXmppLink({
+    service: config.XMPP_SERVICE,
+    domain: config.XMPP_DOMAIN,
+    secret: config.XMPP_SECRET,
+    server: config.XMPP_SERVER,
+    logger,
+    pingIntervalMs: config.PING_INTERVAL_MS,
+    pingTimeoutMs: config.PING_TIMEOUT_MS,
+    reconnectInitialMs: config.RECONNECT_INITIAL_MS,
+    reconnectMaxMs: config.RECONNECT_MAX_MS,
+    outboundQueueMax: config.OUTBOUND_QUEUE_MAX,
+    onDropped: (n) => metrics.droppedOutbound.inc(n),
+  });
+  const send = link.send.bind(link);
+  const disco = createDiscoResponder({
+    subjectPrefix: config.SUBJECT_PREFIX,
+    cacheMs: config.FEATURES_CACHE_MS,
+    fetchFeatures: (subject) => requestFeatures(bus.nc, subject, config.FEATURES_TIMEOUT_MS),
+  });
+  let dispatcher: ReturnType<typeof createDispatcher>;
+  const handleForwarded = createRequestHandler({
+    serverDomain: config.XMPP_SERVER,
+    componentDomain: config.XMPP_DOMAIN,
+    subjectPrefix: config.SUBJECT_PREFIX,
+    maxStanzaBytes: config.MAX_STANZA_BYTES,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    grants,
+    forwarder: createNatsForwarder(bus.nc, bus.isConnected),
+    send,
+    events,
+    logger,
+    tracer: deps.tracer,
+    metrics,
+    onBroken: (outer, reason, condition) => dispatcher.onBroken(outer, reason, condition),
+  });
+  dispatcher = createDispatcher({ serverDomain: config.XMPP_SERVER, componentDomain: config.XMPP_DOMAIN, grants, send, handleForwarded, disco, events, logger, metrics });
+
+  link.events.on('stanza', (el) => dispatcher.dispatch(el));
+  link.events.on('online', () => {
+    // A new stream: the server advertises its grants again.
+    grants.clear();
+    metrics.xmppOnline.set(1);
+  });
+  link.events.on('offline', () => metrics.xmppOnline.set(0));
+  link.start();
+
+  const isReady = () => link.status() === 'online' && bus.isConnected();
+  deps.ops?.addReadyCheck('xmpp', () => link.status() === 'online');
+  deps.ops?.addReadyCheck('nats', () => bus.isConnected());
+
+  return {
+    grants,
+    isReady,
+    async stop() {
+      await link.stop();
+      await events.stop(5000);
+      if (ownBus) await bus.drain();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { commonEnv, ConfigError, int, natsUrl, parseEnv } from '@dbroker/config';
+
+export const IngressEnvSchema = z.object({
+  ...commonEnv,
+  /** Where the XMPP server's component port listens. */
+  XMPP_SERVICE: z.string().regex(/^xmpp:\/\/[^\s:/]+:\d+$/, 'must be xmpp://host:port').default('xmpp://127.0.0.1:5347'),
+  /** The component JID, e.g. pubsub.example.org. */
+  XMPP_DOMAIN: z.string().regex(/^[^\s@/]+$/, 'must be a domain JID (no @ or /)').default('pubsub.localhost'),
+  XMPP_SECRET: z.string().min(1).default('secret'),
+  /** The only server domain whose grants and forwarded IQs are accepted. */
+  XMPP_SERVER: z.string().regex(/^[^\s@/]+$/, 'must be a domain (no @ or /)').default('localhost'),
+  NATS_URL: natsUrl.default('nats://127.0.0.1:4222'),
+  /** Every forwarded IQ is answered within this bound, whatever happens behind the ingress. */
+  REQUEST_TIMEOUT_MS: int(5000, 100, 120_000),
+  /** Forwarded IQs larger than this (serialized, bytes) are refused. */
+  MAX_STANZA_BYTES: int(262_144, 1024, 16 * 1024 * 1024),
+  /** XEP-0199 ping to the server while idle; a missing pong for PING_TIMEOUT_MS reconnects. */
+  PING_INTERVAL_MS: int(30_000, 1000, 3_600_000),
+  PING_TIMEOUT_MS: int(10_000, 500, 600_000),
+  RECONNECT_INITIAL_MS: int(250, 10, 60_000),
+  RECONNECT_MAX_MS: int(30_000, 100, 600_000),
+  /** Stanzas kept while the XMPP link is down; the oldest are dropped beyond it. */
+  OUTBOUND_QUEUE_MAX: int(10_000, 0, 1_000_000),
+  /** How long worker disco features are cached for disco-nesting answers. */
+  FEATURES_CACHE_MS: int(30_000, 0, 3_600_000),
+  FEATURES_TIMEOUT_MS: int(1000, 50, 30_000),
+});
+
+export type IngressConfig = z.infer<typeof IngressEnvSchema>;
+
+export function loadIngressConfig(env: Record<string, string | undefined> = process.env): IngressConfig {
+  const cfg = parseEnv(IngressEnvSchema, env, 'ingress');
+  if (cfg.XMPP_DOMAIN === cfg.XMPP_SERVER) throw new ConfigError('invalid configuration for ingress:\n  XMPP_DOMAIN must differ from XMPP_SERVER (the component is its own JID)');
+  if (cfg.PING_TIMEOUT_MS >= cfg.PING_INTERVAL_MS) throw new ConfigError('invalid configuration for ingress:\n  PING_TIMEOUT_MS must be smaller than PING_INTERVAL_MS');
+  return cfg;
+}

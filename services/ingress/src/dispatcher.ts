@@ -1,0 +1,122 @@
+import xml, { type Element } from '@xmpp/xml';
+import {
+  DELEGATION_NS_1,
+  DELEGATION_NS_2,
+  StanzaError,
+  buildDiscoInfoResult,
+  buildIqError,
+  buildIqResult,
+  parseGrantAdvertisement,
+  wrapBrokenRequestError,
+  type DelegationVersion,
+  type StanzaErrorCondition,
+} from '@dbroker/protocol';
+import type { EventPublisher } from '@dbroker/bus';
+import type { GrantTable } from './grants';
+import type { IngressMetrics } from './metrics';
+import type { LinkLogger } from './xmpp-link';
+import type { createDiscoResponder } from './disco-responder';
+
+export interface DispatcherDeps {
+  serverDomain: string;
+  componentDomain: string;
+  grants: GrantTable;
+  send: (el: Element) => void;
+  handleForwarded: (outer: Element) => void;
+  disco: ReturnType<typeof createDiscoResponder>;
+  events: EventPublisher;
+  logger: LinkLogger;
+  metrics: IngressMetrics;
+}
+
+const DELEGATION_VERSIONS = new Set<string>([DELEGATION_NS_1, DELEGATION_NS_2]);
+
+function delegationChild(el: Element): Element | undefined {
+  return el.getChildElements().find((c) => c.name === 'delegation' && DELEGATION_VERSIONS.has(c.attrs.xmlns ?? ''));
+}
+
+/** Routes every inbound stanza of the component stream to the one place that handles it. */
+export function createDispatcher(deps: DispatcherDeps) {
+  const { logger, events, metrics, send } = deps;
+  const ctx = { serverDomain: deps.serverDomain, componentDomain: deps.componentDomain };
+
+  const onAdvertisement = (msg: Element) => {
+    const parsed = parseGrantAdvertisement(msg, ctx);
+    if (!parsed.ok) {
+      logger.warn({ from: msg.attrs.from, reason: parsed.reason }, 'delegation advertisement rejected');
+      metrics.rejectedStanzas.inc({ reason: 'advertisement' });
+      events.emit({ type: 'advertisement.rejected', from: msg.attrs.from ?? '', reason: parsed.reason });
+      return;
+    }
+    const { version, grants } = parsed.value;
+    // Prosody (v2) advertises its whole set in one message; ejabberd (v1) one namespace per message.
+    const replace = version === DELEGATION_NS_2;
+    deps.grants.apply(grants, replace);
+    deps.disco.invalidate();
+    logger.info({ version, replace, grants: grants.map((g) => g.namespace) }, 'delegation granted');
+    events.emit({ type: 'grant.advertised', version, replace, grants: grants.map((g) => ({ namespace: g.namespace, attributes: g.attributes })) });
+  };
+
+  const onBroken = (outer: Element, reason: string, condition: StanzaErrorCondition) => {
+    metrics.rejectedStanzas.inc({ reason: condition });
+    const version = delegationChild(outer)?.attrs.xmlns as DelegationVersion | undefined;
+    const err = new StanzaError(condition, condition === 'internal-server-error' ? 'wait' : 'cancel');
+    const wrapped = version && outer.attrs.from === deps.serverDomain ? wrapBrokenRequestError(outer, version, err, ctx) : null;
+    // A stanza that is not a usable delegation (or not from the server at all) gets a plain RFC 6120 error.
+    send(wrapped ?? buildIqError(outer, err));
+    logger.warn({ from: outer.attrs.from, id: outer.attrs.id, reason, condition }, 'forwarded iq rejected');
+    events.emit({ type: 'request.rejected', reason, condition, ...(outer.attrs.from ? { from: outer.attrs.from } : {}) });
+  };
+
+  const onIq = (iq: Element) => {
+    const type = iq.attrs.type;
+    if (type === 'result' || type === 'error') return; // answers to our own requests are matched elsewhere
+    if (type === 'set' && delegationChild(iq)) return deps.handleForwarded(iq);
+    if (type !== 'get' && type !== 'set') return; // RFC 6120 §8.2.3: never answer a malformed iq type with an error loop
+    if (deps.disco.matches(iq)) {
+      if (iq.attrs.from !== deps.serverDomain) return send(buildIqError(iq, new StanzaError('forbidden', 'auth')));
+      void deps.disco.answer(iq).then(send, (err: unknown) => {
+        logger.error({ err }, 'disco nesting answer failed');
+        send(buildIqError(iq, new StanzaError('internal-server-error', 'wait')));
+      });
+      return;
+    }
+    const first = iq.getChildElements()[0];
+    if (type === 'get' && first?.is('ping', 'urn:xmpp:ping')) return send(buildIqResult(iq));
+    if (type === 'get' && first?.is('query', 'http://jabber.org/protocol/disco#info') && !first.attrs.node) {
+      return send(
+        buildDiscoInfoResult(iq, {
+          identities: [{ category: 'component', type: 'generic', name: 'delegation-broker' }],
+          features: ['http://jabber.org/protocol/disco#info', 'urn:xmpp:ping', DELEGATION_NS_2, DELEGATION_NS_1],
+        }),
+      );
+    }
+    send(buildIqError(iq, new StanzaError('service-unavailable', 'cancel')));
+  };
+
+  const onMessage = (msg: Element) => {
+    if (delegationChild(msg)) return onAdvertisement(msg);
+    const priv = msg.getChildElements().find((c) => c.name === 'privilege');
+    if (priv) {
+      logger.info({ from: msg.attrs.from, ns: priv.attrs.xmlns, perms: priv.getChildren('perm').map((p) => p.attrs) }, 'privileges advertised');
+      return;
+    }
+    if (msg.attrs.type !== 'error') logger.debug({ from: msg.attrs.from }, 'ignoring message');
+  };
+
+  return {
+    onBroken,
+    dispatch(el: Element): void {
+      try {
+        if (el.name === 'iq') onIq(el);
+        else if (el.name === 'message') onMessage(el);
+      } catch (err) {
+        logger.error({ err, stanza: el.toString().slice(0, 500) }, 'stanza handling failed');
+        if (el.name === 'iq' && el.attrs.type === 'set' && delegationChild(el)) onBroken(el, `internal error: ${(err as Error).message}`, 'internal-server-error');
+        else if (el.name === 'iq' && (el.attrs.type === 'get' || el.attrs.type === 'set')) send(buildIqError(el, new StanzaError('internal-server-error', 'wait')));
+      }
+    },
+  };
+}
+
+export { xml };

@@ -1,0 +1,188 @@
+import { EventEmitter } from 'node:events';
+import { Component } from '@xmpp/component-core';
+import xml, { type Element } from '@xmpp/xml';
+
+export interface LinkLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface XmppLinkOptions {
+  service: string;
+  domain: string;
+  secret: string;
+  /** Server domain, target of keep-alive pings. */
+  server: string;
+  logger: LinkLogger;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  reconnectInitialMs: number;
+  reconnectMaxMs: number;
+  outboundQueueMax: number;
+  onDropped?: (n: number) => void;
+}
+
+export type LinkStatus = 'offline' | 'connecting' | 'online' | 'stopped';
+
+export interface XmppLink {
+  /** Emits `stanza` (Element), `online`, `offline`. */
+  readonly events: EventEmitter;
+  status(): LinkStatus;
+  /** Sends now, or queues while offline (bounded). */
+  send(el: Element): void;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * The XEP-0114 link to the server: one Component per connection attempt, reconnect with capped,
+ * fully jittered exponential backoff, XEP-0199 keep-alive (a half-open socket is otherwise never noticed),
+ * TCP_NODELAY (Nagle + delayed ACK costs ~40 ms on back-to-back stanzas), and an outbound queue.
+ */
+export function createXmppLink(opts: XmppLinkOptions): XmppLink {
+  const { logger } = opts;
+  const events = new EventEmitter();
+  const queue: Element[] = [];
+  let entity: Component | null = null;
+  let status: LinkStatus = 'offline';
+  let attempt = 0;
+  let reconnectTimer: NodeJS.Timeout | null = null;
+  let pingTimer: NodeJS.Timeout | null = null;
+  let pingSeq = 0;
+  let lastInbound = Date.now();
+  const pendingPings = new Map<string, NodeJS.Timeout>();
+
+  const clearPing = () => {
+    if (pingTimer) clearInterval(pingTimer);
+    pingTimer = null;
+    for (const t of pendingPings.values()) clearTimeout(t);
+    pendingPings.clear();
+  };
+
+  const write = (c: Component, el: Element) => {
+    c.send(el).catch((err: unknown) => logger.warn({ err }, 'xmpp write failed'));
+  };
+
+  const flushQueue = (c: Component) => {
+    if (queue.length) logger.info({ count: queue.length }, 'flushing outbound queue');
+    while (queue.length && status === 'online') write(c, queue.shift()!);
+  };
+
+  const scheduleReconnect = () => {
+    if (status === 'stopped' || reconnectTimer) return;
+    const cap = Math.min(opts.reconnectMaxMs, opts.reconnectInitialMs * 2 ** Math.min(attempt, 16));
+    const delay = Math.round(opts.reconnectInitialMs / 2 + Math.random() * cap);
+    attempt++;
+    logger.info({ delayMs: delay, attempt }, 'xmpp reconnect scheduled');
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = null;
+      connectOnce();
+    }, delay);
+  };
+
+  const startPing = (c: Component) => {
+    pingTimer = setInterval(() => {
+      if (Date.now() - lastInbound < opts.pingIntervalMs / 2) return;
+      const id = `ka-${++pingSeq}`;
+      pendingPings.set(
+        id,
+        setTimeout(() => {
+          pendingPings.delete(id);
+          logger.warn({ timeoutMs: opts.pingTimeoutMs }, 'keep-alive ping unanswered: dropping the connection');
+          c.socket?.destroy();
+        }, opts.pingTimeoutMs),
+      );
+      write(c, xml('iq', { type: 'get', id, to: opts.server, from: opts.domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+    }, Math.max(250, Math.floor(opts.pingIntervalMs / 2)));
+    pingTimer.unref();
+  };
+
+  const connectOnce = () => {
+    if (status === 'stopped') return;
+    status = 'connecting';
+    const c = new Component({ service: opts.service, domain: opts.domain });
+    entity = c;
+    let wentOnline = false;
+    c.on('connect', () => c.socket?.setNoDelay(true));
+    c.on('open', (el: Element) => {
+      c.authenticate(el.attrs.id ?? '', opts.secret).catch((err: unknown) => {
+        logger.error({ err }, 'component handshake failed (check XMPP_SECRET and the server component config)');
+        c.socket?.destroy();
+      });
+    });
+    c.on('online', () => {
+      wentOnline = true;
+      attempt = 0;
+      status = 'online';
+      lastInbound = Date.now();
+      logger.info({ service: opts.service, domain: opts.domain }, 'xmpp component online');
+      startPing(c);
+      events.emit('online');
+      flushQueue(c);
+    });
+    c.on('stanza', (el: Element) => {
+      lastInbound = Date.now();
+      if (el.name === 'iq' && (el.attrs.type === 'result' || el.attrs.type === 'error')) {
+        const t = pendingPings.get(el.attrs.id ?? '');
+        if (t) {
+          clearTimeout(t);
+          pendingPings.delete(el.attrs.id!);
+          return;
+        }
+      }
+      events.emit('stanza', el);
+    });
+    c.on('error', (err: Error) => logger.warn({ err: { message: err.message, name: err.name } }, 'xmpp connection error'));
+    c.on('disconnect', () => {
+      clearPing();
+      if (entity === c) entity = null;
+      if (status === 'stopped') return;
+      const was = status;
+      status = 'offline';
+      if (wentOnline || was === 'online') {
+        logger.warn({}, 'xmpp component offline');
+        events.emit('offline');
+      }
+      scheduleReconnect();
+    });
+    c.start().catch((err: Error) => {
+      logger.warn({ err: { message: err.message } }, 'xmpp connect failed');
+      if (c.socket) c.socket.destroy();
+      else if (entity === c && status !== 'stopped') {
+        entity = null;
+        status = 'offline';
+        scheduleReconnect();
+      }
+    });
+  };
+
+  return {
+    events,
+    status: () => status,
+    send(el) {
+      if (status === 'online' && entity) return write(entity, el);
+      if (status === 'stopped') return;
+      if (queue.length >= opts.outboundQueueMax) {
+        queue.shift();
+        opts.onDropped?.(1);
+        logger.error({ max: opts.outboundQueueMax }, 'outbound queue full: oldest stanza dropped');
+      }
+      if (opts.outboundQueueMax > 0) queue.push(el);
+    },
+    start() {
+      if (status === 'offline' && !entity) connectOnce();
+    },
+    async stop() {
+      const c = entity;
+      status = 'stopped';
+      if (reconnectTimer) clearTimeout(reconnectTimer);
+      clearPing();
+      if (c) {
+        await Promise.race([c.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+        c.socket?.destroy();
+      }
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import { startProsody } from './prosody';
+import { connectClient, iq, xml, closeAll } from './xmpp-client';
+let t = performance.now();
+const users = Array.from({ length: 50 }, (_, i) => ({ user: `u${i}`, password: 'pw', host: 'pep.localhost' }));
+await using p = await startProsody({ pepHost: true, users: [{ user: 'alice', password: 'pw' }, ...users] });
+console.log('start+50 users ms', (performance.now() - t).toFixed(0));
+t = performance.now();
+const c = await connectClient({ port: p.c2sPort, user: 'u1', password: 'pw', domain: 'pep.localhost' });
+console.log('login ms', (performance.now() - t).toFixed(0), c.jid?.toString());
+t = performance.now();
+const cs = await Promise.all(users.map((u) => connectClient({ port: p.c2sPort, user: u.user, password: 'pw', domain: 'pep.localhost' })));
+console.log('50 logins ms', (performance.now() - t).toFixed(0));
+const pub = xml('iq', { type: 'set' }, xml('pubsub', { xmlns: 'http://jabber.org/protocol/pubsub' }, xml('publish', { node: 'urn:xmpp:test' }, xml('item', { id: 'a' }, xml('x', { xmlns: 'urn:test' }, 'hi')))));
+t = performance.now();
+const r = await iq(c, pub);
+console.log('pub ms', (performance.now() - t).toFixed(1), r.toString());
+t = performance.now();
+const r2 = await iq(c, xml('iq', { type: 'get', to: 'u1@pep.localhost' }, xml('pubsub', { xmlns: 'http://jabber.org/protocol/pubsub' }, xml('items', { node: 'urn:xmpp:test' }))));
+console.log('get ms', (performance.now() - t).toFixed(1), r2.toString());
+try { await iq(c, xml('iq', { type: 'get', to: 'u1@pep.localhost' }, xml('pubsub', { xmlns: 'http://jabber.org/protocol/pubsub' }, xml('items', { node: 'nope' })))); } catch (e) { console.log('err', e); }
+await closeAll([c, ...cs]);

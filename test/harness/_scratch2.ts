@@ -1,0 +1,14 @@
+import { startProsody } from './prosody';
+import { connectClient, closeAll } from './xmpp-client';
+let t = performance.now();
+const p = await startProsody({ pepHost: true, users: [{ user: 'alice', password: 'pw' }] });
+console.log('start ms', (performance.now() - t).toFixed(0));
+t = performance.now();
+const c = await connectClient({ port: p.c2sPort, user: 'alice', password: 'pw' });
+console.log('login', (performance.now() - t).toFixed(0));
+t = performance.now();
+await closeAll([c]);
+console.log('close ms', (performance.now() - t).toFixed(0));
+t = performance.now();
+await p.stop();
+console.log('stop ms', (performance.now() - t).toFixed(0));
