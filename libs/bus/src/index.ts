@@ -5,7 +5,7 @@ export { createEventPublisher } from './event-publisher';
 export type { EventPublisher, EventPublisherOptions } from './event-publisher';
 export { RequestEnvelopeSchema, ReplyEnvelopeSchema, encodeEnvelope, decodeRequest, decodeReply } from './envelope';
 export type { RequestEnvelope, ReplyEnvelope, Decoded } from './envelope';
-export { DEFAULT_SUBJECT_PREFIX, DEFAULT_ROUTE_ALIASES, encodeToken, decodeToken, routeForNamespace, requestSubject, featuresSubject } from './subjects';
+export { DEFAULT_SUBJECT_PREFIX, DEFAULT_ROUTE_ALIASES, encodeToken, decodeToken, routeForNamespace, requestSubject, requestSubjectAnyDomain, featuresSubject } from './subjects';
 export { injectTraceContext, extractTraceContext } from './trace-context';
 export { connectBus } from './connection';
 export type { Bus, ConnectBusOptions } from './connection';

@@ -49,3 +49,8 @@ export function requestSubject(prefix: string, domain: string, route: string): s
 export function featuresSubject(prefix: string, route: string): string {
   return `${prefix}.features.${route}`;
 }
+
+/** Wildcard subject of one route across every domain, for workers that serve them all. */
+export function requestSubjectAnyDomain(prefix: string, route: string): string {
+  return `${prefix}.req.*.${route}`;
+}

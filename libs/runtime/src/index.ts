@@ -1,0 +1,2 @@
+export { runService } from './run-service';
+export type { ServiceContext, BaseServiceConfig, Stoppable, RunServiceOptions } from './run-service';
