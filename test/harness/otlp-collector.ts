@@ -29,6 +29,7 @@ export interface CollectedSpan {
 }
 
 export interface CollectorStats {
+  /** accepted (decoded) trace export requests */
   traceRequests: number;
   /** bodies with a protobuf content type, answered 415 */
   protobufRejected: number;
@@ -199,13 +200,13 @@ export async function startOtlpCollector(): Promise<OtlpCollector> {
         stats.otherSignals++;
         return reply(res, 200, {});
       }
-      stats.traceRequests++;
       try {
         collected.push(...decodeTraces(JSON.parse(body.toString('utf8'))));
       } catch (err) {
         stats.badRequests++;
         return reply(res, 400, { message: (err as Error).message });
       }
+      stats.traceRequests++;
       reply(res, 200, {}); // ExportTraceServiceResponse without partialSuccess
       notify();
     })().catch(() => { if (!res.headersSent) reply(res, 500, {}); });

@@ -89,8 +89,8 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
   link.start();
 
   const isReady = () => link.status() === 'online' && bus.isConnected();
-  deps.ops?.addReadyCheck('xmpp', () => link.status() === 'online');
-  deps.ops?.addReadyCheck('nats', () => bus.isConnected());
+  deps.ops?.addReadyCheck('ingress-xmpp', () => link.status() === 'online');
+  deps.ops?.addReadyCheck('ingress-nats', () => bus.isConnected());
 
   return {
     grants,

@@ -1,6 +1,6 @@
 import type { Tracer } from '@opentelemetry/api';
 import { connectBus, featuresSubject, requestSubjectAnyDomain, startWorker, type Bus } from '@dbroker/bus';
-import { createDatabase, runMigrations, type Database } from '@dbroker/store';
+import { MIGRATIONS_DIR, createDatabase, runMigrations, type DatabaseHandle } from '@dbroker/store';
 import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
 import { PEP_FEATURES, PEP_IDENTITIES } from '@dbroker/pubsub';
 import type { PepConfig } from './config';
@@ -12,7 +12,7 @@ export interface PepDeps {
   tracer: Tracer;
   ops?: OpsServer;
   bus?: Bus;
-  database?: Database;
+  database?: DatabaseHandle;
 }
 
 /** Namespaces this worker kind serves, each on its own route. */
@@ -22,7 +22,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
   const { logger } = deps;
   const ownDb = !deps.database;
   const database = deps.database ?? (await createDatabase({ url: config.DATABASE_URL, dataDir: config.PGLITE_DATA_DIR, poolMax: config.DATABASE_POOL_MAX }));
-  if (config.MIGRATE_ON_START) await runMigrations(database, { logger });
+  if (config.MIGRATE_ON_START) await runMigrations(database.db, { migrationsDir: MIGRATIONS_DIR, logger });
   const ownBus = !deps.bus;
   const bus = deps.bus ?? (await connectBus({ url: config.NATS_URL, name: config.WORKER_ID, logger }));
   const handled = deps.metrics.histogram('dbroker_worker_request_duration_seconds', 'Time a worker spent on one request', ['kind', 'outcome'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
@@ -40,7 +40,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     handle: (req) => handle({ requestId: req.requestId, stanza: req.stanza }),
     onHandled: (outcome, seconds) => handled.observe({ kind: 'pep', outcome }, seconds),
   });
-  deps.ops?.addReadyCheck('nats', () => bus.isConnected());
+  deps.ops?.addReadyCheck('pep-nats', () => bus.isConnected());
   return {
     async stop() {
       await worker.stop();
