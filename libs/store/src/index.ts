@@ -2,6 +2,8 @@ export { createDatabase, withSession, DEFAULT_POOL_MAX } from './db';
 export type { Database, DatabaseHandle, DatabaseKind, CreateDatabaseOptions, Executor, Transaction, Schema } from './db';
 export { events, grants, auditLog, AUDIT_OUTCOMES } from './schema';
 export type { EventRow, GrantRow, AuditRow, NewAuditRow, AuditOutcome } from './schema';
+export { pubsubNodes, pubsubNodeEvents, pubsubItems, PUBSUB_EVENT_KINDS } from './schema';
+export type { PubsubNodeRow, PubsubNodeEventRow, NewPubsubNodeEventRow, PubsubItemRow, PubsubEventKind } from './schema';
 export { MIGRATIONS_DIR } from './paths';
 export { runMigrations, readMigrations, parseMigration, MigrationError, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE } from './migrate';
 export type { Migration, MigrationLogger, MigrationResult, RunMigrationsOptions } from './migrate';

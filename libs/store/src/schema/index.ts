@@ -1,2 +1,4 @@
 export { events, grants, auditLog, AUDIT_OUTCOMES } from './audit';
 export type { EventRow, GrantRow, AuditRow, NewAuditRow, AuditOutcome } from './audit';
+export { pubsubNodes, pubsubNodeEvents, pubsubItems, PUBSUB_EVENT_KINDS } from './pubsub';
+export type { PubsubNodeRow, PubsubNodeEventRow, NewPubsubNodeEventRow, PubsubItemRow, PubsubEventKind } from './pubsub';
