@@ -13,3 +13,4 @@ export { applyEvent, projectionOf, grantRows, auditRowOf, rejectedRequestId, PRO
 export type { ProjectionName } from './projections';
 export { getAuditRow, listAudit, listGrants, MAX_AUDIT_LIMIT } from './queries';
 export type { ListAuditOptions, ListGrantsOptions } from './queries';
+export { sqlState, isPermanentDbError } from './errors';

@@ -13,3 +13,5 @@ export { DEFAULT_METRICS_PREFIX, MetricConflictError, createMetrics } from './me
 export type { Metrics, MetricsOptions } from './metrics';
 export { DEFAULT_CHECK_TIMEOUT_MS, DEFAULT_OPS_HOST, DuplicateCheckError, startOpsServer } from './http';
 export type { HealthCheck, OpsServer, OpsServerOptions, ReadyCheck } from './http';
+export type { Tracer } from '@opentelemetry/api';
+export type { Counter, Gauge, Histogram, Registry } from 'prom-client';

@@ -1,0 +1,58 @@
+export { createPubsubEngine, PUBSUB_ERRORS, DEFAULT_MAX_PAYLOAD_BYTES, MAX_NODE_NAME_BYTES, MAX_ITEM_ID_BYTES, MAX_ITEMS_PER_REQUEST } from './engine';
+export type {
+  PubsubEngine,
+  PubsubEngineOptions,
+  PubsubErrorName,
+  PubsubError,
+  PubsubResult,
+  PubsubEffect,
+  PubsubItem,
+  PublishOutcome,
+  RetractOutcome,
+  ItemsOutcome,
+  PublishOptions,
+  RetractOptions,
+  GetItemsOptions,
+} from './engine';
+export {
+  DEFAULT_NODE_CONFIG,
+  DEFAULT_MAX_ITEMS_PER_NODE,
+  ACCESS_MODELS,
+  CONFIG_FIELD_NAMES,
+  configFromFields,
+  normaliseConfig,
+  effectiveMaxItems,
+} from './config';
+export type { NodeConfig, NodeConfigKey, AccessModel, SendLastPublishedItem, PublishModel } from './config';
+export { ownerOnlyAccessPolicy } from './access';
+export type { AccessPolicy } from './access';
+export { DuplicateRequestError, NODE_EVENT_KINDS } from './storage';
+export type {
+  PubsubStorage,
+  PubsubReader,
+  PubsubTransaction,
+  StoredNode,
+  StoredNodeEvent,
+  NewNodeEvent,
+  StoredItem,
+  RecordedRequest,
+  ListItemsQuery,
+  NodeEventKind,
+} from './storage';
+export { createMemoryPubsubStorage } from './memory-storage';
+export type { MemoryPubsubStorage } from './memory-storage';
+export { createPgPubsubStorage } from './pg-storage';
+export { handlePubsubIq, pubsubErrorElement, PUBSUB_ERROR_TABLE } from './translator';
+export type { PubsubIqContext, PubsubProtocolErrorName, StanzaErrorSpec, TranslatorLogger } from './translator';
+export {
+  FEATURES,
+  FEATURE_NAMES,
+  PEP_IDENTITY,
+  NS_PUBSUB,
+  NS_PUBSUB_ERRORS,
+  NS_PUBSUB_EVENT,
+  NS_PUBSUB_OWNER,
+  NS_PUBSUB_PUBLISH_OPTIONS,
+} from './features';
+export { parseXml, serializeStandalone, XmlParseError } from './xml';
+export { bareJid } from './jid';

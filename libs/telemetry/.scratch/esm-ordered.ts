@@ -1,5 +1,0 @@
-import { t } from './init';
-import { pg } from './uses-pg';
-import { run } from './common';
-await run(pg, t, 'esm static import in module after init module');
-await t.shutdown();

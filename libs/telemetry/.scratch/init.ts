@@ -1,2 +1,0 @@
-import { start } from './common';
-export const t = start();
