@@ -23,7 +23,9 @@ export async function startNatsServer(bin = process.env.NATS_SERVER_BIN ?? 'nats
   const stop = async () => {
     if (child.exitCode === null && child.pid) {
       child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
       if (child.exitCode === null) child.kill('SIGKILL');
     }
     await rm(dir, { recursive: true, force: true });

@@ -332,4 +332,27 @@ describe('Prosody 0.12 mod_delegation + mod_privilege, probed with a raw compone
     clearTimeout(timer);
     assert.equal(note.attrs.from, 'alice@localhost');
   });
+
+  test('(f) component reconnect: service-unavailable while away; grant re-sent, disco nesting NOT re-asked', async () => {
+    const first = await componentOnline();
+    await first.stop();
+    comp = undefined;
+    // mod_delegation never clears `connected` on disconnect: the IQ is still forwarded, the component host
+    // bounces it, and the bounce becomes service-unavailable for the client.
+    await assert.rejects(iq(alice, publishIq('urn:xmpp:probe:away'), WAIT_MS), (err: unknown) => {
+      assert.ok(err instanceof StanzaErrorResponse, String(err));
+      assert.equal(err.condition, 'service-unavailable');
+      return true;
+    });
+    const before = inbox.stanzas.length;
+    await componentOnline();
+    const fresh = () => inbox.stanzas.slice(before);
+    await inbox.waitFor((el) => inbox.stanzas.indexOf(el) >= before && el.name === 'message' && !!el.getChild('delegation', NS_DELEGATION), 'a second grant');
+    await inbox.waitFor((el) => inbox.stanzas.indexOf(el) >= before && el.name === 'message' && !!el.getChild('privilege', NS_PRIVILEGE), 'a second privilege advertisement');
+    await new Promise((r) => setTimeout(r, 300));
+    const nesting = fresh().filter((el) => el.name === 'iq' && el.getChild('query', NS_DISCO_INFO) && !forwardedIq(el));
+    assert.equal(nesting.length, 0, 'set_connected() only runs disco_nest when `connected` was nil, i.e. on the first connection');
+    const res = await iq(alice, publishIq('urn:xmpp:probe:back'), WAIT_MS);
+    assert.equal(res.attrs.type, 'result');
+  });
 });

@@ -25,6 +25,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { trackChild, untrackChild } from './children';
 import { freePort, waitForPort } from './ports';
 
 const pbkdf2Async = promisify(pbkdf2);
@@ -218,8 +219,9 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyHa
   } finally {
     closeSync(consoleFd);
   }
+  trackChild(child.pid);
   let exited = false;
-  const exitPromise = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
+  const exitPromise = new Promise<void>((resolve) => child.once('exit', () => { exited = true; untrackChild(child.pid); resolve(); }));
   const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
 
   const stop = async (): Promise<void> => {

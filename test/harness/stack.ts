@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { otlpEnv } from './otlp-collector';
+import { trackChild, untrackChild } from './children';
 import { freePort } from './ports';
 import { startNatsServer, type NatsServerHandle } from './nats-server';
 import { createTempDatabase, type TempDatabase } from './postgres';
@@ -60,6 +61,8 @@ export interface BrokerStackOptions {
   readyTimeoutMs?: number;
   /** Run `libs/store/src/cli/migrate.ts` before starting (services also migrate at start-up). Default false. */
   migrate?: boolean;
+  /** Replace a service's entry point (same env contract), e.g. INSTANT_PEP_FIXTURE for 'all-in-one'. */
+  entryPoints?: Partial<Record<ServiceName, string>>;
 }
 
 export interface BrokerStack {
@@ -93,7 +96,9 @@ export class StackStartError extends Error {
   }
 }
 
-export const entryPoint = (name: ServiceName): string => join(REPO_ROOT, 'services', name, 'src', 'main.ts');
+export const defaultEntryPoint = (name: ServiceName): string => join(REPO_ROOT, 'services', name, 'src', 'main.ts');
+/** An in-memory, answer-at-once stand-in for the broker with the same process contract. */
+export const INSTANT_PEP_FIXTURE = join(REPO_ROOT, 'test', 'harness', 'fixtures', 'instant-pep-component.ts');
 
 interface Running {
   child: ChildProcess;
@@ -134,9 +139,10 @@ export async function startBrokerStack(opts: BrokerStackOptions): Promise<Broker
   const mode = opts.mode ?? 'all-in-one';
   const names: ServiceName[] = mode === 'all-in-one' ? ['all-in-one'] : ['projector', 'pep', 'ingress'];
   const ingress: ServiceName = mode === 'all-in-one' ? 'all-in-one' : 'ingress';
+  const entryPoint = (name: ServiceName): string => opts.entryPoints?.[name] ?? defaultEntryPoint(name);
   const missing = names.filter((n) => !existsSync(entryPoint(n)));
   if (missing.length > 0) {
-    throw new StackStartError(`broker stack not available: missing entry point(s) ${missing.map((n) => `services/${n}/src/main.ts`).join(', ')}`, missing[0], '');
+    throw new StackStartError(`broker stack not available: missing entry point(s) ${missing.map(entryPoint).join(', ')}`, missing[0], '');
   }
 
   const logDir = await mkdtemp(join(tmpdir(), 'dbroker-stack-'));
@@ -170,7 +176,8 @@ export async function startBrokerStack(opts: BrokerStackOptions): Promise<Broker
       closeSync(fd);
     }
     const r: Running = { child, done: false, exited: Promise.resolve() };
-    r.exited = new Promise<void>((resolve) => child.once('exit', () => { r.done = true; resolve(); }));
+    trackChild(child.pid);
+    r.exited = new Promise<void>((resolve) => child.once('exit', () => { r.done = true; untrackChild(child.pid); resolve(); }));
     child.once('error', () => { r.done = true; });
     running.set(name, r);
     pids[name] = child.pid;

@@ -228,13 +228,13 @@ export function parseForwardedIq(iq: Element, ctx: ParseForwardedIqContext): Res
   });
 }
 
-interface OuterIdentity {
+interface OuterAddresses {
   outerId: string;
   outerFrom: string;
   outerTo: string;
 }
 
-function checkOuter(iq: Element, ctx: DelegationContext): Result<OuterIdentity> {
+function checkOuter(iq: Element, ctx: DelegationContext): Result<OuterAddresses> {
   if (!isElementNode(iq) || iq.name !== 'iq') {
     return fail(`forwarded iq: not an <iq/> (got ${isElementNode(iq) ? `<${iq.name}/>` : typeof iq})`);
   }

@@ -15,10 +15,11 @@ const MAX_LABEL_BYTES = 63;
 // C0, DEL and C1 controls are refused in every part.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-// RFC 7622 §3.3.1 forbids these in the localpart; whitespace is not allowed by PRECIS IdentifierClass.
-const LOCAL_FORBIDDEN = /["&'/:<>@\s]/u;
-// In a domain label: ASCII other than letters, digits, '-' and '_' (seen in the wild), or any whitespace.
-const LABEL_FORBIDDEN = /[\u0000-\u002c./:-@[-^`{-\u007f]|\s/u;
+// RFC 7622 §3.3.1 forbids these in the localpart; whitespace and invisible format characters (bidi
+// overrides, zero-width spaces: \p{Cf}) are not allowed by the PRECIS IdentifierClass either.
+const LOCAL_FORBIDDEN = /["&'/:<>@\s\p{Cf}]/u;
+// In a domain label: ASCII other than letters, digits, '-' and '_' (seen in the wild), whitespace, \p{Cf}.
+const LABEL_FORBIDDEN = /[\u0000-\u002c./:-@[-^`{-\u007f\s\p{Cf}]/u;
 const IPV6_LITERAL = /^\[[0-9a-f:.]*:[0-9a-f:.]*\]$/;
 
 function utf8Length(s: string): number {

@@ -28,3 +28,10 @@ export const FEATURE_NAMES = Object.freeze([
 ] as const);
 
 export const FEATURES: readonly string[] = Object.freeze(FEATURE_NAMES.map((f) => `${NS_PUBSUB}#${f}`));
+
+/**
+ * The same data in the shape the worker runtime answers disco-nesting queries with
+ * (`WorkerFeatures` of `@dbroker/bus`). Frozen: typed mutable only to fit that shape.
+ */
+export const PEP_FEATURES = FEATURES as string[];
+export const PEP_IDENTITIES = Object.freeze([{ ...PEP_IDENTITY }]) as Array<{ category: string; type: string }>;

@@ -42,17 +42,19 @@ export type {
 export { createMemoryPubsubStorage } from './memory-storage';
 export type { MemoryPubsubStorage } from './memory-storage';
 export { createPgPubsubStorage } from './pg-storage';
-export { handlePubsubIq, pubsubErrorElement, PUBSUB_ERROR_TABLE } from './translator';
+export { handlePubsubIq, pubsubErrorElement, pubsubStanzaError, PUBSUB_ERROR_TABLE } from './translator';
 export type { PubsubIqContext, PubsubProtocolErrorName, StanzaErrorSpec, TranslatorLogger } from './translator';
 export {
   FEATURES,
   FEATURE_NAMES,
+  PEP_FEATURES,
   PEP_IDENTITY,
+  PEP_IDENTITIES,
   NS_PUBSUB,
   NS_PUBSUB_ERRORS,
   NS_PUBSUB_EVENT,
   NS_PUBSUB_OWNER,
   NS_PUBSUB_PUBLISH_OPTIONS,
 } from './features';
-export { parseXml, serializeStandalone, XmlParseError } from './xml';
+export { serializeStandalone } from './xml';
 export { bareJid } from './jid';

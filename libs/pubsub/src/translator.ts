@@ -1,9 +1,10 @@
 import xml, { type Element } from '@xmpp/xml';
+import { buildErrorElement, parseXml, StanzaError, type StanzaErrorCondition, type StanzaErrorType } from '@dbroker/protocol';
 import { configFromFields, type NodeConfig } from './config';
 import type { PubsubEngine, PubsubError, PubsubErrorName } from './engine';
-import { NS_DATA_FORMS, NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_PUBLISH_OPTIONS } from './features';
+import { NS_DATA_FORMS, NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_OWNER, NS_PUBSUB_PUBLISH_OPTIONS } from './features';
 import { bareJid } from './jid';
-import { parseXml, serializeStandalone } from './xml';
+import { serializeStandalone } from './xml';
 
 /**
  * XEP-0060 ⇄ engine. Reads an inner IQ in the `http://jabber.org/protocol/pubsub` namespace, calls the
@@ -11,17 +12,13 @@ import { parseXml, serializeStandalone } from './xml';
  * `PUBSUB_ERROR_TABLE`; anything thrown becomes `internal-server-error` and its message stays in the log.
  */
 
-export const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
-
 /** Engine errors plus those only the protocol layer can detect. */
 export type PubsubProtocolErrorName = PubsubErrorName | 'nodeid-required' | 'invalid-payload' | 'invalid-options' | 'unsupported';
-
-export type StanzaErrorType = 'auth' | 'cancel' | 'continue' | 'modify' | 'wait';
 
 export interface StanzaErrorSpec {
   type: StanzaErrorType;
   /** RFC 6120 §8.3.3 defined condition. */
-  condition: string;
+  condition: StanzaErrorCondition;
   /** XEP-0060 application-specific condition (`http://jabber.org/protocol/pubsub#errors`). */
   app?: string;
 }
@@ -48,13 +45,16 @@ export const PUBSUB_ERROR_TABLE: Readonly<Record<PubsubProtocolErrorName, Stanza
   unsupported: { type: 'cancel', condition: 'feature-not-implemented', app: 'unsupported' },
 });
 
-/** `<error/>` for an error name; `feature` goes on `<unsupported/>`. */
-export function pubsubErrorElement(name: PubsubProtocolErrorName, opts: { text?: string | undefined; feature?: string | undefined } = {}): Element {
+/** The stanza error for an error name; `feature` goes on `<unsupported/>`. */
+export function pubsubStanzaError(name: PubsubProtocolErrorName, opts: { text?: string | undefined; feature?: string | undefined } = {}): StanzaError {
   const spec = PUBSUB_ERROR_TABLE[name];
-  const children: Element[] = [xml(spec.condition, { xmlns: NS_STANZAS })];
-  if (opts.text) children.push(xml('text', { xmlns: NS_STANZAS }, opts.text));
-  if (spec.app) children.push(xml(spec.app, spec.app === 'unsupported' && opts.feature ? { xmlns: NS_PUBSUB_ERRORS, feature: opts.feature } : { xmlns: NS_PUBSUB_ERRORS }));
-  return xml('error', { type: spec.type }, ...children);
+  const appCondition = spec.app ? xml(spec.app, spec.app === 'unsupported' && opts.feature ? { xmlns: NS_PUBSUB_ERRORS, feature: opts.feature } : { xmlns: NS_PUBSUB_ERRORS }) : undefined;
+  return new StanzaError(spec.condition, { type: spec.type, ...(opts.text ? { text: opts.text } : {}), ...(appCondition ? { appCondition } : {}) });
+}
+
+/** `<error/>` for an error name (RFC 6120 §8.3.2 layout, XEP-0060 application condition). */
+export function pubsubErrorElement(name: PubsubProtocolErrorName, opts: { text?: string | undefined; feature?: string | undefined } = {}): Element {
+  return buildErrorElement(pubsubStanzaError(name, opts));
 }
 
 /** Pubsub verbs we do not implement yet, with the XEP-0060 §10 feature each needs. */
@@ -67,6 +67,16 @@ const UNSUPPORTED_VERBS: Readonly<Record<string, string>> = Object.freeze({
   create: 'create-nodes',
   configure: 'config-node',
   default: 'retrieve-default',
+});
+
+/** Owner use cases (XEP-0060 §8, `pubsub#owner`) not implemented yet, with their features. */
+const UNSUPPORTED_OWNER_VERBS: Readonly<Record<string, string>> = Object.freeze({
+  configure: 'config-node',
+  default: 'retrieve-default',
+  delete: 'delete-nodes',
+  purge: 'purge-nodes',
+  subscriptions: 'manage-subscriptions',
+  affiliations: 'modify-affiliations',
 });
 
 export interface TranslatorLogger {
@@ -196,7 +206,8 @@ async function items(iq: Element, pubsub: Element, ctx: PubsubIqContext, owner: 
   }
   const result = await ctx.engine.getItems(owner, node, actor, { maxItems, itemIds: itemIds.length > 0 ? itemIds : undefined });
   if (!result.ok) throw engineError(result);
-  const children = result.value.items.map((i) => xml('item', { id: i.id }, parseXml(i.payload)));
+  // stored payloads were size-checked when published (the limit may have been raised since)
+  const children = result.value.items.map((i) => xml('item', { id: i.id }, parseXml(i.payload, { maxBytes: Number.POSITIVE_INFINITY })));
   return resultIq(iq, xml('pubsub', { xmlns: NS_PUBSUB }, xml('items', { node }, ...children)));
 }
 
@@ -229,11 +240,18 @@ async function dispatch(iq: Element, ctx: PubsubIqContext): Promise<Element> {
   const from = iq.attrs.from;
   const to = iq.attrs.to;
   if (!from || !to) throw protocolError('bad-request', 'from and to are required');
+  const owner = bareJid(to);
+  const ownerRequest = iq.getChild('pubsub', NS_PUBSUB_OWNER);
+  if (ownerRequest) {
+    const verb = ownerRequest.getChildElements().find((e) => e.getNS() === NS_PUBSUB_OWNER)?.name;
+    const feature = verb === undefined ? undefined : UNSUPPORTED_OWNER_VERBS[verb];
+    if (feature) throw protocolError('unsupported', undefined, feature);
+    throw protocolError('bad-request', verb === undefined ? 'empty pubsub element' : `unknown pubsub#owner request ${verb}`);
+  }
   const pubsub = iq.getChild('pubsub', NS_PUBSUB);
   if (!pubsub) throw protocolError('bad-request', 'no pubsub element');
   const verbs = pubsub.getChildElements().filter((e) => e.getNS() === NS_PUBSUB);
   const names = verbs.map((v) => v.name);
-  const owner = bareJid(to);
   const only = (...allowed: string[]) => {
     if (names.some((n) => !allowed.includes(n)) || new Set(names).size !== names.length) throw protocolError('bad-request', 'unexpected pubsub children');
   };

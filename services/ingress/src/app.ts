@@ -80,12 +80,13 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
   dispatcher = createDispatcher({ serverDomain: config.XMPP_SERVER, componentDomain: config.XMPP_DOMAIN, grants, send, handleForwarded, disco, events, logger, metrics });
 
   link.events.on('stanza', (el) => dispatcher.dispatch(el));
-  link.events.on('online', () => {
-    // A new stream: the server advertises its grants again.
+  link.events.on('online', () => metrics.xmppOnline.set(1));
+  link.events.on('offline', () => {
+    // Grants belong to a stream: the server advertises them again on the next one (Prosody may send them
+    // in the same TCP segment as the handshake answer, before xmpp.js reports `online`).
     grants.clear();
-    metrics.xmppOnline.set(1);
+    metrics.xmppOnline.set(0);
   });
-  link.events.on('offline', () => metrics.xmppOnline.set(0));
   link.start();
 
   const isReady = () => link.status() === 'online' && bus.isConnected();

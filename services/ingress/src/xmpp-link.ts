@@ -141,10 +141,8 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
       if (status === 'stopped') return;
       const was = status;
       status = 'offline';
-      if (wentOnline || was === 'online') {
-        logger.warn({}, 'xmpp component offline');
-        events.emit('offline');
-      }
+      if (wentOnline || was === 'online') logger.warn({}, 'xmpp component offline');
+      events.emit('offline');
       scheduleReconnect();
     });
     c.start().catch((err: Error) => {

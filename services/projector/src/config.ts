@@ -39,4 +39,4 @@ export const RebuildEnvSchema = z
 export type RebuildConfig = z.infer<typeof RebuildEnvSchema>;
 
 export const loadRebuildConfig = (env: Record<string, string | undefined> = process.env): RebuildConfig =>
-  parseEnv(RebuildEnvSchema as unknown as z.ZodObject, env, 'db:rebuild') as RebuildConfig;
+  parseEnv(RebuildEnvSchema, env, 'db:rebuild');

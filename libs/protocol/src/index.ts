@@ -1,0 +1,67 @@
+// Public surface of @dbroker/protocol: pure XMPP codecs, no I/O.
+
+export { ProtocolError } from './errors';
+export type { ProtocolErrorCode } from './errors';
+
+export { fail, ok } from './result';
+export type { Failure, Result } from './result';
+
+export { DEFAULT_MAX_XML_BYTES, DEFAULT_MAX_XML_DEPTH, byteLength, parseXml, stripWhitespace } from './xml-parse';
+export type { ParseXmlOptions, StripWhitespaceOptions } from './xml-parse';
+
+export { bareJid, isBareJid, isDomainJid, isFullJid, jidToString, parseJid, sameBareJid } from './jid';
+export type { Jid } from './jid';
+
+export {
+  DEFAULT_ERROR_TYPE,
+  STANZA_ERROR_CONDITIONS,
+  STANZA_ERROR_NS,
+  StanzaError,
+  buildErrorElement,
+  isStanzaErrorCondition,
+  isStanzaErrorType,
+  parseErrorElement,
+  stanzaErrorFromFailure,
+} from './stanza-error';
+export type { ParsedStanzaError, StanzaErrorCondition, StanzaErrorOptions, StanzaErrorType } from './stanza-error';
+
+export {
+  CLIENT_NS,
+  DELEGATION_NS_1,
+  DELEGATION_NS_2,
+  FORWARD_NS,
+  buildErrorReplyWrapper,
+  buildInnerReply,
+  checkWorkerReply,
+  isDelegationVersion,
+  parseForwardedIq,
+  parseGrantAdvertisement,
+  parseOuterIdentity,
+  salvageInner,
+  wrapBrokenRequestError,
+  wrapReply,
+} from './delegation';
+export type {
+  DelegationContext,
+  DelegationGrant,
+  DelegationGrantKind,
+  DelegationVersion,
+  ForwardedRequest,
+  GrantAdvertisement,
+  OuterRequestIdentity,
+  ParseForwardedIqContext,
+  SalvagedInner,
+} from './delegation';
+
+export {
+  DISCO_INFO_NS,
+  DISCO_ITEMS_NS,
+  buildDiscoInfoResult,
+  discoNestingNode,
+  isDiscoInfoQuery,
+  parseDiscoNestingNode,
+} from './disco-nesting';
+export type { DiscoIdentity, DiscoInfo, DiscoNestingNode } from './disco-nesting';
+
+export { buildIqError, buildIqResult, firstChildElement, iqType, isIq, isIqRequest } from './iq';
+export type { IqType } from './iq';

@@ -1,0 +1,54 @@
+import { parseXml } from '@dbroker/protocol';
+import { createPgPubsubStorage, createPubsubEngine, DEFAULT_MAX_PAYLOAD_BYTES, handlePubsubIq, type AccessPolicy, type TranslatorLogger } from '@dbroker/pubsub';
+import type { Database } from '@dbroker/store';
+
+/**
+ * The PEP worker's request handler: inner IQ text in, inner reply IQ text out. Pure wiring of the pubsub
+ * engine (Postgres storage) and its XEP-0060 translator; the worker runtime owns NATS, deadlines and spans.
+ */
+
+export interface PepHandlerOptions {
+  db: Database;
+  logger: TranslatorLogger;
+  /** Largest item payload accepted, in UTF-8 bytes. */
+  maxPayloadBytes?: number | undefined;
+  /** Largest request stanza parsed, in UTF-8 bytes. Default: the payload limit plus 64 KiB of envelope. */
+  maxStanzaBytes?: number | undefined;
+  /** Who besides the owner reads presence/roster/whitelist nodes. Default: nobody. */
+  access?: AccessPolicy | undefined;
+}
+
+export interface PepRequest {
+  /** Idempotency key of the forwarded IQ (a retry carries the same). */
+  requestId: string;
+  /** The inner IQ (`jabber:client`, `from` = requester, `to` = owner bare JID). */
+  stanza: string;
+}
+
+export type PepHandler = (req: PepRequest) => Promise<string>;
+
+/** The request stanza could not be read; the worker answers it with a failure. */
+export class PepRequestError extends Error {
+  override name = 'PepRequestError';
+}
+
+export const STANZA_ENVELOPE_BYTES = 64 * 1024;
+
+export function createPepHandler(opts: PepHandlerOptions): PepHandler {
+  const maxPayloadBytes = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  const maxStanzaBytes = opts.maxStanzaBytes ?? maxPayloadBytes + STANZA_ENVELOPE_BYTES;
+  const engine = createPubsubEngine({ storage: createPgPubsubStorage(opts.db), access: opts.access, maxPayloadBytes });
+  const { logger } = opts;
+  return async ({ requestId, stanza }) => {
+    let iq;
+    try {
+      iq = parseXml(stanza, { maxBytes: maxStanzaBytes });
+    } catch (err) {
+      logger.error({ err, requestId }, 'pep request stanza is not well-formed');
+      throw new PepRequestError('request stanza is not well-formed', { cause: err });
+    }
+    if (iq.name !== 'iq') throw new PepRequestError('request stanza is not an iq');
+    const reply = await handlePubsubIq(iq, { engine, requestId, logger });
+    return reply.toString();
+  };
+}

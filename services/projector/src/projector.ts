@@ -1,0 +1,246 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  type Consumer,
+  type ConsumerMessages,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ensureEventsStream, type BusLogger } from '@dbroker/bus';
+import { appendEvent, isPermanentDbError, type Database } from '@dbroker/store';
+import type { ProjectorConfig } from './config';
+import { decodeAuditEvent } from './decode';
+
+/** What became of one stream message. */
+export type MessageOutcome =
+  /** new event, stored and projected, acked */
+  | 'projected'
+  /** event already stored (redelivery), acked */
+  | 'duplicate'
+  /** not an audit event, acked and dropped */
+  | 'invalid'
+  /** the database refuses this event for good (data error), terminated */
+  | 'failed'
+  /** database unavailable: handed back (nak with delay) for a later redelivery */
+  | 'retried';
+
+export interface ProjectorCounters {
+  projected: number;
+  duplicates: number;
+  invalid: number;
+  failed: number;
+  retried: number;
+}
+
+export interface ProjectorLag {
+  running: boolean;
+  /** Stream messages not yet delivered to this consumer, as of the last delivery (null before the first). */
+  pending: number | null;
+  /** The last database attempt failed: the projector is waiting to retry. */
+  failing: boolean;
+  consecutiveFailures: number;
+  lastError: string | null;
+  lastProjectedAt: string | null;
+}
+
+export interface Projector {
+  /** Ensures the stream and the durable consumer, then consumes in the background. */
+  start(): Promise<void>;
+  /** Finishes the message in hand, hands buffered ones back, and stops. */
+  stop(): Promise<void>;
+  counters(): ProjectorCounters;
+  lagging(): ProjectorLag;
+}
+
+export type ProjectorSettings = Pick<
+  ProjectorConfig,
+  'EVENTS_STREAM' | 'EVENTS_SUBJECT_PREFIX' | 'PROJECTOR_DURABLE' | 'PROJECTOR_BATCH' | 'PROJECTOR_RETRY_DELAY_MS' | 'PROJECTOR_ACK_WAIT_MS'
+>;
+
+export interface ProjectorOptions {
+  nc: NatsConnection;
+  db: Database;
+  config: ProjectorSettings;
+  logger: BusLogger;
+  /** Called once per message (metrics). */
+  onOutcome?: (outcome: MessageOutcome) => void;
+}
+
+const NS_PER_MS = 1_000_000;
+
+/**
+ * Projects the audit event stream into Postgres: a durable pull consumer with explicit acks; each event is
+ * stored and projected in one transaction (`appendEvent`, idempotent by event id) and acked afterwards, so
+ * a crash at any point leads to a redelivery, never to a lost or doubled projection.
+ *
+ * On a database error the message is handed back with a delay (nak), the rest of the pulled batch too, and
+ * consuming pauses for that delay: redeliveries come before newer messages, which keeps the order mostly
+ * intact (the `grants` projection is order-sensitive; `audit_log` is not).
+ */
+export function createProjector({ nc, db, config, logger, onOutcome }: ProjectorOptions): Projector {
+  const stream = config.EVENTS_STREAM;
+  const durable = config.PROJECTOR_DURABLE;
+  const retryDelayMs = config.PROJECTOR_RETRY_DELAY_MS;
+  const counters: ProjectorCounters = { projected: 0, duplicates: 0, invalid: 0, failed: 0, retried: 0 };
+  const lag: ProjectorLag = { running: false, pending: null, failing: false, consecutiveFailures: 0, lastError: null, lastProjectedAt: null };
+
+  let running = false;
+  let consumer: Consumer | null = null;
+  let current: ConsumerMessages | null = null;
+  let loop: Promise<void> | null = null;
+  let wake: (() => void) | null = null;
+
+  const count = (outcome: MessageOutcome) => {
+    const key = outcome === 'duplicate' ? 'duplicates' : outcome;
+    counters[key]++;
+    onOutcome?.(outcome);
+  };
+
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wake = null;
+        resolve();
+      }
+      wake = done;
+    });
+
+  async function ensureConsumer(): Promise<Consumer> {
+    await ensureEventsStream(nc, stream, config.EVENTS_SUBJECT_PREFIX);
+    const jsm = await jetstreamManager(nc);
+    try {
+      await jsm.consumers.info(stream, durable);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
+      try {
+        await jsm.consumers.add(stream, {
+          durable_name: durable,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          filter_subject: `${config.EVENTS_SUBJECT_PREFIX}.>`,
+          ack_wait: config.PROJECTOR_ACK_WAIT_MS * NS_PER_MS,
+          max_deliver: -1,
+        });
+        logger.info({ stream, durable }, 'created the projector consumer');
+      } catch (addErr) {
+        // another replica created it meanwhile
+        await jsm.consumers.info(stream, durable).catch(() => {
+          throw addErr;
+        });
+      }
+    }
+    return await jetstream(nc).consumers.get(stream, durable);
+  }
+
+  async function project(m: JsMsg): Promise<MessageOutcome> {
+    lag.pending = m.info.pending;
+    const decoded = decodeAuditEvent(m.data);
+    if (!decoded.ok) {
+      logger.warn({ subject: m.subject, streamSeq: m.seq, reason: decoded.reason }, 'invalid audit event dropped');
+      m.ack();
+      return 'invalid';
+    }
+    const event = decoded.event;
+    try {
+      const isNew = await appendEvent(db, event);
+      m.ack();
+      lag.failing = false;
+      lag.consecutiveFailures = 0;
+      lag.lastProjectedAt = new Date().toISOString();
+      return isNew ? 'projected' : 'duplicate';
+    } catch (err) {
+      if (isPermanentDbError(err)) {
+        logger.error({ err, eventId: event.id, type: event.type, streamSeq: m.seq }, 'database refuses this event; dropped from the stream');
+        m.term(); // no reason text: nats-server < 2.10.4 ignores '+TERM <reason>'
+        return 'failed';
+      }
+      lag.failing = true;
+      lag.consecutiveFailures++;
+      lag.lastError = err instanceof Error ? err.message : String(err);
+      const log = lag.consecutiveFailures === 1 || lag.consecutiveFailures % 50 === 0 ? logger.error : logger.warn;
+      log.call(logger, { err, eventId: event.id, streamSeq: m.seq, deliveries: m.info.deliveryCount, retryDelayMs, consecutiveFailures: lag.consecutiveFailures }, 'cannot store audit event; will retry');
+      m.nak(retryDelayMs);
+      return 'retried';
+    }
+  }
+
+  function watch(messages: ConsumerMessages): void {
+    void (async () => {
+      for await (const s of messages.status()) {
+        if (s.type === 'consumer_deleted' || s.type === 'consumer_not_found' || s.type === 'stream_not_found') {
+          logger.warn({ status: s }, 'events consumer lost; recreating it');
+          consumer = null;
+          void messages.close();
+        } else if (s.type === 'heartbeats_missed' || s.type === 'exceeded_limits' || s.type === 'no_responders') {
+          logger.warn({ status: s }, 'events consumer status');
+        }
+      }
+    })().catch(() => undefined);
+  }
+
+  async function run(): Promise<void> {
+    while (running) {
+      let backingOff = false;
+      try {
+        consumer ??= await ensureConsumer();
+        const messages = await consumer.consume({ max_messages: config.PROJECTOR_BATCH });
+        current = messages;
+        watch(messages);
+        for await (const m of messages) {
+          if (!running) {
+            m.nak(); // stopping: another replica can take it at once
+            continue;
+          }
+          if (backingOff) {
+            m.nak(retryDelayMs);
+            count('retried');
+            continue;
+          }
+          const outcome = await project(m);
+          count(outcome);
+          if (outcome === 'retried') {
+            backingOff = true;
+            void messages.close(); // what is already buffered is handed back above
+          }
+        }
+      } catch (err) {
+        logger.error({ err, stream, durable }, 'events consumer failed; restarting');
+        consumer = null;
+        backingOff = true;
+      } finally {
+        current = null;
+      }
+      if (backingOff && running) await pause(retryDelayMs);
+    }
+  }
+
+  return {
+    async start() {
+      if (running) return;
+      consumer = await ensureConsumer();
+      running = true;
+      lag.running = true;
+      loop = run().finally(() => {
+        lag.running = false;
+      });
+      logger.info({ stream, durable, batch: config.PROJECTOR_BATCH }, 'projector consuming');
+    },
+    async stop() {
+      if (!running) return;
+      running = false;
+      wake?.();
+      await current?.close();
+      await loop;
+      loop = null;
+      logger.info({ ...counters }, 'projector stopped');
+    },
+    counters: () => ({ ...counters }),
+    lagging: () => ({ ...lag }),
+  };
+}
