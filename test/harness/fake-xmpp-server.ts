@@ -1,6 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createHash } from 'node:crypto';
-import xml, { Parser, type Element } from '@xmpp/xml';
+import xml, { type Element } from '@xmpp/xml';
+
+const { Parser } = xml;
 import { freePort } from './ports';
 
 /**

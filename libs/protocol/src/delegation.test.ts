@@ -8,6 +8,7 @@ import {
   buildErrorReplyWrapper,
   buildInnerReply,
   checkWorkerReply,
+  delegationVersionOf,
   parseForwardedIq,
   parseGrantAdvertisement,
   parseOuterIdentity,
@@ -104,6 +105,15 @@ describe('parseGrantAdvertisement (XEP-0355 §4.1)', () => {
   it('accepts a missing to, the server domain in another case, and an empty delegation', () => {
     const adv = value(parseGrantAdvertisement(parseXml(`<message from='Capulet.LIT'><delegation xmlns='urn:xmpp:delegation:2'/></message>`), CTX));
     assert.deepEqual(adv.grants, []);
+  });
+});
+
+describe('delegationVersionOf', () => {
+  it('tells delegation traffic from the rest, by version', () => {
+    assert.equal(delegationVersionOf(parseXml(XEP_FORWARDED_V2)), DELEGATION_NS_2);
+    assert.equal(delegationVersionOf(parseXml(EJABBERD_ADVERTISEMENT)), DELEGATION_NS_1);
+    assert.equal(delegationVersionOf(parseXml(`<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>`)), null);
+    assert.equal(delegationVersionOf(parseXml(forwarded(undefined, { ns: 'urn:xmpp:delegation:3' }))), null);
   });
 });
 

@@ -19,7 +19,6 @@ import {
   inheritedPrefixDeclarations,
   isElementNode,
   isUnprefixed,
-  isWhitespaceText,
   ownNamespace,
   quote,
 } from './xml-util';
@@ -35,6 +34,19 @@ export type DelegationVersion = typeof DELEGATION_NS_1 | typeof DELEGATION_NS_2;
 
 export function isDelegationVersion(ns: unknown): ns is DelegationVersion {
   return ns === DELEGATION_NS_1 || ns === DELEGATION_NS_2;
+}
+
+/**
+ * The delegation version of a stanza that carries a `<delegation/>` child in v1 or v2, else null:
+ * lets the ingress tell forwarded IQs and grant advertisements from other traffic before parsing.
+ */
+export function delegationVersionOf(stanza: Element): DelegationVersion | null {
+  if (!isElementNode(stanza)) return null;
+  for (const child of childElements(stanza)) {
+    const ns = child.getNS();
+    if (child.getName() === 'delegation' && isDelegationVersion(ns)) return ns;
+  }
+  return null;
 }
 
 /** Who we are and which server we are attached to, as configured. */
@@ -269,13 +281,13 @@ function openEnvelope(iq: Element): Result<{ version: DelegationVersion; inner: 
 
   const level2 = onlyChild(delegation, '<delegation/>', (c) => c.name === 'forwarded' && c.getNS() === FORWARD_NS, {
     expected: `<forwarded xmlns='${FORWARD_NS}'/>`,
-    // XEP-0297 lets a <delay/> sit beside the forwarded stanza; it is harmless, so it is skipped.
   });
   if (!level2.ok) return level2;
   const forwarded = level2.value;
 
   const level3 = onlyChild(forwarded, '<forwarded/>', (c) => c.name === 'iq', {
     expected: '<iq/>',
+    // XEP-0297 lets a <delay/> sit beside the forwarded stanza; it is harmless, so it is skipped.
     skip: (c) => c.getName() === 'delay' && c.getNS() === DELAY_NS,
   });
   if (!level3.ok) return level3;
@@ -472,14 +484,14 @@ function checkErrorElement(error: Element): string | null {
  * `<iq type='result' id=outerId from=component to=server><delegation xmlns=version><forwarded><iq/>…`.
  * Always `type='result'`, also around an inner error: ejabberd leaves the client hanging on an outer
  * error. Addresses echo the outer request exactly (Prosody compares strings). `innerReply` must come from
- * `buildInnerReply` or `checkWorkerReply`; it is copied with xmlns written and no whitespace text at the
- * iq level, so the wrapper chain carries no text node at all.
+ * `buildInnerReply` or `checkWorkerReply`; it is copied with xmlns written and without the text nodes
+ * of the iq level, so the wrapper chain carries no text node at all.
  */
 export function wrapReply(req: ForwardedRequest, innerReply: Element): Element {
   const inner = new ElementClass('iq', { xmlns: CLIENT_NS, ...withoutKey(innerReply.attrs, 'xmlns') });
+  // Prosody counts every child node of the inner IQ, text included (protocol-notes §1.4).
   for (const child of innerReply.children) {
     if (isElementNode(child)) inner.cnode(cloneElement(child));
-    else if (typeof child === 'string' && !isWhitespaceText(child)) inner.children.push(child);
   }
   return xml(
     'iq',

@@ -374,6 +374,8 @@ describe('requests the service does not implement', () => {
     const bad = [
       `<iq type='set' from='${HAMLET}/x' to='${HAMLET}' id='b'><pubsub xmlns='${NS_PUBSUB}'/></iq>`,
       `<iq type='set' from='${HAMLET}/x' to='${HAMLET}' id='b'><pubsub xmlns='${NS_PUBSUB}'><frobnicate/></pubsub></iq>`,
+      `<iq type='get' from='${HAMLET}/x' to='${HAMLET}' id='b'><pubsub xmlns='${NS_PUBSUB}'><constructor/></pubsub></iq>`,
+      `<iq type='get' from='${HAMLET}/x' to='${HAMLET}' id='b'><pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><toString/></pubsub></iq>`,
       `<iq type='set' from='${HAMLET}/x' to='${HAMLET}' id='b'><query xmlns='urn:other'/></iq>`,
       `<iq type='result' from='${HAMLET}/x' to='${HAMLET}' id='b'><pubsub xmlns='${NS_PUBSUB}'><items node='n'/></pubsub></iq>`,
       `<iq type='set' from='${HAMLET}/x' to='${HAMLET}' id='b'><pubsub xmlns='${NS_PUBSUB}'><publish node='n'><item><a xmlns='urn:a'/></item></publish><retract node='n'><item id='x'/></retract></pubsub></iq>`,

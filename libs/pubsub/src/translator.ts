@@ -58,26 +58,26 @@ export function pubsubErrorElement(name: PubsubProtocolErrorName, opts: { text?:
 }
 
 /** Pubsub verbs we do not implement yet, with the XEP-0060 §10 feature each needs. */
-const UNSUPPORTED_VERBS: Readonly<Record<string, string>> = Object.freeze({
-  subscribe: 'subscribe',
-  unsubscribe: 'subscribe',
-  options: 'subscription-options',
-  subscriptions: 'retrieve-subscriptions',
-  affiliations: 'retrieve-affiliations',
-  create: 'create-nodes',
-  configure: 'config-node',
-  default: 'retrieve-default',
-});
+const UNSUPPORTED_VERBS: ReadonlyMap<string, string> = new Map([
+  ['subscribe', 'subscribe'],
+  ['unsubscribe', 'subscribe'],
+  ['options', 'subscription-options'],
+  ['subscriptions', 'retrieve-subscriptions'],
+  ['affiliations', 'retrieve-affiliations'],
+  ['create', 'create-nodes'],
+  ['configure', 'config-node'],
+  ['default', 'retrieve-default'],
+]);
 
 /** Owner use cases (XEP-0060 §8, `pubsub#owner`) not implemented yet, with their features. */
-const UNSUPPORTED_OWNER_VERBS: Readonly<Record<string, string>> = Object.freeze({
-  configure: 'config-node',
-  default: 'retrieve-default',
-  delete: 'delete-nodes',
-  purge: 'purge-nodes',
-  subscriptions: 'manage-subscriptions',
-  affiliations: 'modify-affiliations',
-});
+const UNSUPPORTED_OWNER_VERBS: ReadonlyMap<string, string> = new Map([
+  ['configure', 'config-node'],
+  ['default', 'retrieve-default'],
+  ['delete', 'delete-nodes'],
+  ['purge', 'purge-nodes'],
+  ['subscriptions', 'manage-subscriptions'],
+  ['affiliations', 'modify-affiliations'],
+]);
 
 export interface TranslatorLogger {
   error(obj: object, msg?: string): void;
@@ -92,8 +92,8 @@ export interface PubsubIqContext {
   logger?: TranslatorLogger | undefined;
 }
 
-/** Thrown inside the translator for a protocol error; turned into the error reply. */
-class ProtocolError {
+/** Thrown inside the translator to refuse a request; turned into the error reply. */
+class Refusal {
   constructor(
     readonly name: PubsubProtocolErrorName,
     readonly text?: string,
@@ -101,10 +101,11 @@ class ProtocolError {
   ) {}
 }
 
-const protocolError = (name: PubsubProtocolErrorName, text?: string, feature?: string) => new ProtocolError(name, text, feature);
+const refuse = (name: PubsubProtocolErrorName, text?: string, feature?: string) => new Refusal(name, text, feature);
 
-function engineError(err: PubsubError): ProtocolError {
-  return protocolError(err.error, err.text);
+function engineError(err: PubsubError): Refusal {
+  // an internal error's detail is for the log, never the wire
+  return err.error === 'internal' ? refuse('internal') : refuse(err.error, err.text);
 }
 
 function replyAttrs(iq: Element, type: 'result' | 'error'): Record<string, string> {
@@ -120,17 +121,17 @@ function resultIq(iq: Element, child?: Element): Element {
   return child ? xml('iq', replyAttrs(iq, 'result'), child) : xml('iq', replyAttrs(iq, 'result'));
 }
 
-function errorIq(iq: Element, err: ProtocolError): Element {
+function errorIq(iq: Element, err: Refusal): Element {
   return xml('iq', replyAttrs(iq, 'error'), pubsubErrorElement(err.name, { text: err.text, feature: err.feature }));
 }
 
 const requireType = (iq: Element, type: 'get' | 'set', verb: string) => {
-  if (iq.attrs.type !== type) throw protocolError('bad-request', `${verb} requires an iq of type ${type}`);
+  if (iq.attrs.type !== type) throw refuse('bad-request', `${verb} requires an iq of type ${type}`);
 };
 
 function requireNode(el: Element): string {
   const node = el.attrs.node;
-  if (node === undefined || node === '') throw protocolError('nodeid-required');
+  if (node === undefined || node === '') throw refuse('nodeid-required');
   return node;
 }
 
@@ -140,20 +141,20 @@ function parsePublishOptions(el: Element | undefined): Partial<NodeConfig> | und
   const forms = el.getChildElements();
   if (forms.length === 0) return undefined;
   const form = forms[0];
-  if (forms.length > 1 || !form || !form.is('x', NS_DATA_FORMS)) throw protocolError('invalid-options', 'publish-options must hold one data form');
-  if (form.attrs.type !== undefined && form.attrs.type !== 'submit') throw protocolError('invalid-options', 'publish-options form must be of type submit');
+  if (forms.length > 1 || !form || !form.is('x', NS_DATA_FORMS)) throw refuse('invalid-options', 'publish-options must hold one data form');
+  if (form.attrs.type !== undefined && form.attrs.type !== 'submit') throw refuse('invalid-options', 'publish-options form must be of type submit');
   const fields: Array<{ name: string; values: string[] }> = [];
   for (const f of form.getChildren('field', NS_DATA_FORMS)) {
     const name = f.attrs.var;
-    if (!name) throw protocolError('invalid-options', 'data form field without var');
+    if (!name) throw refuse('invalid-options', 'data form field without var');
     fields.push({ name, values: f.getChildren('value', NS_DATA_FORMS).map((v) => v.getText()) });
   }
   const formType = fields.find((f) => f.name === 'FORM_TYPE');
   if (!formType || formType.values.length !== 1 || formType.values[0]?.trim() !== NS_PUBSUB_PUBLISH_OPTIONS) {
-    throw protocolError('invalid-options', `FORM_TYPE must be ${NS_PUBSUB_PUBLISH_OPTIONS}`);
+    throw refuse('invalid-options', `FORM_TYPE must be ${NS_PUBSUB_PUBLISH_OPTIONS}`);
   }
   const parsed = configFromFields(fields);
-  if (!parsed.ok) throw protocolError(parsed.error === 'bad-request' ? 'invalid-options' : parsed.error, parsed.text);
+  if (!parsed.ok) throw refuse(parsed.error === 'bad-request' ? 'invalid-options' : parsed.error, parsed.text);
   return parsed.value;
 }
 
@@ -161,16 +162,16 @@ function parsePublishOptions(el: Element | undefined): Partial<NodeConfig> | und
 async function publish(iq: Element, pubsub: Element, ctx: PubsubIqContext, owner: string, actor: string): Promise<Element> {
   requireType(iq, 'set', 'publish');
   const publishEl = pubsub.getChild('publish', NS_PUBSUB);
-  if (!publishEl) throw protocolError('bad-request');
+  if (!publishEl) throw refuse('bad-request');
   const node = requireNode(publishEl);
   const items = publishEl.getChildren('item', NS_PUBSUB);
-  if (items.length === 0) throw protocolError('item-required');
+  if (items.length === 0) throw refuse('item-required');
   const item = items[0];
-  if (items.length > 1 || !item) throw protocolError('bad-request', 'one item per publish');
+  if (items.length > 1 || !item) throw refuse('bad-request', 'one item per publish');
   const payloads = item.getChildElements();
   const payload = payloads[0];
-  if (!payload) throw protocolError('payload-required');
-  if (payloads.length > 1) throw protocolError('invalid-payload', 'an item holds exactly one payload element');
+  if (!payload) throw refuse('payload-required');
+  if (payloads.length > 1) throw refuse('invalid-payload', 'an item holds exactly one payload element');
   const publishOptions = parsePublishOptions(pubsub.getChild('publish-options', NS_PUBSUB));
   const itemId = item.attrs.id === undefined || item.attrs.id === '' ? undefined : item.attrs.id;
 
@@ -186,7 +187,7 @@ async function publish(iq: Element, pubsub: Element, ctx: PubsubIqContext, owner
 
 function parseMaxItems(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
-  if (!/^[0-9]{1,9}$/.test(raw) || Number(raw) < 1) throw protocolError('bad-request', 'max_items must be a positive integer');
+  if (!/^[0-9]{1,9}$/.test(raw) || Number(raw) < 1) throw refuse('bad-request', 'max_items must be a positive integer');
   return Number(raw);
 }
 
@@ -194,14 +195,14 @@ function parseMaxItems(raw: string | undefined): number | undefined {
 async function items(iq: Element, pubsub: Element, ctx: PubsubIqContext, owner: string, actor: string): Promise<Element> {
   requireType(iq, 'get', 'items');
   const itemsEl = pubsub.getChild('items', NS_PUBSUB);
-  if (!itemsEl) throw protocolError('bad-request');
+  if (!itemsEl) throw refuse('bad-request');
   const node = requireNode(itemsEl);
   const maxItems = parseMaxItems(itemsEl.attrs.max_items);
   const wanted = itemsEl.getChildren('item', NS_PUBSUB);
   const itemIds: string[] = [];
   for (const w of wanted) {
     const id = w.attrs.id;
-    if (id === undefined || id === '') throw protocolError('item-required', 'item without id');
+    if (id === undefined || id === '') throw refuse('item-required', 'item without id');
     itemIds.push(id);
   }
   const result = await ctx.engine.getItems(owner, node, actor, { maxItems, itemIds: itemIds.length > 0 ? itemIds : undefined });
@@ -215,20 +216,20 @@ function parseNotify(raw: string | undefined): boolean | undefined {
   if (raw === undefined) return undefined;
   if (raw === 'true' || raw === '1') return true;
   if (raw === 'false' || raw === '0') return false;
-  throw protocolError('bad-request', 'notify must be a boolean');
+  throw refuse('bad-request', 'notify must be a boolean');
 }
 
 /** XEP-0060 §7.2: delete (retract) an item. */
 async function retract(iq: Element, pubsub: Element, ctx: PubsubIqContext, owner: string, actor: string): Promise<Element> {
   requireType(iq, 'set', 'retract');
   const retractEl = pubsub.getChild('retract', NS_PUBSUB);
-  if (!retractEl) throw protocolError('bad-request');
+  if (!retractEl) throw refuse('bad-request');
   const node = requireNode(retractEl);
   const notify = parseNotify(retractEl.attrs.notify);
   const retractItems = retractEl.getChildren('item', NS_PUBSUB);
-  if (retractItems.length > 1) throw protocolError('bad-request', 'one item per retract');
+  if (retractItems.length > 1) throw refuse('bad-request', 'one item per retract');
   const itemId = retractItems[0]?.attrs.id;
-  if (itemId === undefined || itemId === '') throw protocolError('item-required');
+  if (itemId === undefined || itemId === '') throw refuse('item-required');
   const result = await ctx.engine.retract(owner, node, actor, itemId, { requestId: ctx.requestId, notify, at: ctx.now?.() });
   if (!result.ok) throw engineError(result);
   return resultIq(iq);
@@ -236,24 +237,24 @@ async function retract(iq: Element, pubsub: Element, ctx: PubsubIqContext, owner
 
 async function dispatch(iq: Element, ctx: PubsubIqContext): Promise<Element> {
   const type = iq.attrs.type;
-  if (!iq.is('iq') || (type !== 'get' && type !== 'set')) throw protocolError('bad-request', 'not a get or set iq');
+  if (!iq.is('iq') || (type !== 'get' && type !== 'set')) throw refuse('bad-request', 'not a get or set iq');
   const from = iq.attrs.from;
   const to = iq.attrs.to;
-  if (!from || !to) throw protocolError('bad-request', 'from and to are required');
+  if (!from || !to) throw refuse('bad-request', 'from and to are required');
   const owner = bareJid(to);
   const ownerRequest = iq.getChild('pubsub', NS_PUBSUB_OWNER);
   if (ownerRequest) {
     const verb = ownerRequest.getChildElements().find((e) => e.getNS() === NS_PUBSUB_OWNER)?.name;
-    const feature = verb === undefined ? undefined : UNSUPPORTED_OWNER_VERBS[verb];
-    if (feature) throw protocolError('unsupported', undefined, feature);
-    throw protocolError('bad-request', verb === undefined ? 'empty pubsub element' : `unknown pubsub#owner request ${verb}`);
+    const feature = verb === undefined ? undefined : UNSUPPORTED_OWNER_VERBS.get(verb);
+    if (feature) throw refuse('unsupported', undefined, feature);
+    throw refuse('bad-request', verb === undefined ? 'empty pubsub element' : `unknown pubsub#owner request ${verb}`);
   }
   const pubsub = iq.getChild('pubsub', NS_PUBSUB);
-  if (!pubsub) throw protocolError('bad-request', 'no pubsub element');
+  if (!pubsub) throw refuse('bad-request', 'no pubsub element');
   const verbs = pubsub.getChildElements().filter((e) => e.getNS() === NS_PUBSUB);
   const names = verbs.map((v) => v.name);
   const only = (...allowed: string[]) => {
-    if (names.some((n) => !allowed.includes(n)) || new Set(names).size !== names.length) throw protocolError('bad-request', 'unexpected pubsub children');
+    if (names.some((n) => !allowed.includes(n)) || new Set(names).size !== names.length) throw refuse('bad-request', 'unexpected pubsub children');
   };
 
   if (names.includes('publish')) {
@@ -269,9 +270,9 @@ async function dispatch(iq: Element, ctx: PubsubIqContext): Promise<Element> {
     return await items(iq, pubsub, ctx, owner, from);
   }
   const first = names[0];
-  const feature = first === undefined ? undefined : UNSUPPORTED_VERBS[first];
-  if (feature) throw protocolError('unsupported', undefined, feature);
-  throw protocolError('bad-request', first === undefined ? 'empty pubsub element' : `unknown pubsub request ${first}`);
+  const feature = first === undefined ? undefined : UNSUPPORTED_VERBS.get(first);
+  if (feature) throw refuse('unsupported', undefined, feature);
+  throw refuse('bad-request', first === undefined ? 'empty pubsub element' : `unknown pubsub request ${first}`);
 }
 
 /**
@@ -283,11 +284,11 @@ export async function handlePubsubIq(iq: Element, ctx: PubsubIqContext): Promise
   try {
     return await dispatch(iq, ctx);
   } catch (err) {
-    if (err instanceof ProtocolError) {
+    if (err instanceof Refusal) {
       ctx.logger?.debug?.({ requestId: ctx.requestId, error: err.name, text: err.text }, 'pubsub request refused');
       return errorIq(iq, err);
     }
     ctx.logger?.error({ err, requestId: ctx.requestId }, 'pubsub request failed');
-    return errorIq(iq, protocolError('internal'));
+    return errorIq(iq, refuse('internal'));
   }
 }

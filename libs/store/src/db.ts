@@ -11,7 +11,6 @@ const pg = require('pg') as typeof import('pg');
 
 export type Schema = typeof schema;
 /** A drizzle database over either driver (node-postgres pool or PGlite). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Database = PgDatabase<any, Schema>;
 export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
 /** Anything queries can run on: the database or an open transaction. */

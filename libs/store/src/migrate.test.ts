@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { createTempDatabase, type TempDatabase } from '../../../test/harness/postgres';
@@ -141,6 +144,31 @@ describe('runMigrations on Postgres', () => {
     } finally {
       await handle.close();
     }
+  });
+});
+
+describe('db:migrate CLI', () => {
+  const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+  const run = (env: Record<string, string>) =>
+    promisify(execFile)('node', ['--import', 'tsx', 'libs/store/src/cli/migrate.ts'], { cwd: REPO_ROOT, env: { ...process.env, DATABASE_URL: '', ...env } }).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+    );
+
+  test('migrates DATABASE_URL, then finds nothing to do', async () => {
+    await using fresh = await createTempDatabase();
+    const first = await run({ DATABASE_URL: fresh.url });
+    assert.equal(first.code, 0, first.stderr);
+    const done = first.stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; applied?: string[] }).find((l) => l.msg === 'migrations done');
+    assert.deepEqual(done?.applied, (await readMigrations(MIGRATIONS_DIR)).map((m) => m.tag));
+    const second = await run({ DATABASE_URL: fresh.url });
+    assert.match(second.stdout, /"applied":\[\]/);
+  });
+
+  test('without DATABASE_URL it names the variable and exits 2', async () => {
+    const r = await run({});
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /DATABASE_URL/);
   });
 });
 

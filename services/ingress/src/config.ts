@@ -16,8 +16,8 @@ export const IngressEnvSchema = z.object({
   /** Forwarded IQs larger than this (serialized, bytes) are refused. */
   MAX_STANZA_BYTES: int(262_144, 1024, 16 * 1024 * 1024),
   /** XEP-0199 ping to the server while idle; a missing pong for PING_TIMEOUT_MS reconnects. */
-  PING_INTERVAL_MS: int(30_000, 1000, 3_600_000),
-  PING_TIMEOUT_MS: int(10_000, 500, 600_000),
+  PING_INTERVAL_MS: int(30_000, 200, 3_600_000),
+  PING_TIMEOUT_MS: int(10_000, 100, 600_000),
   RECONNECT_INITIAL_MS: int(250, 10, 60_000),
   RECONNECT_MAX_MS: int(30_000, 100, 600_000),
   /** Stanzas kept while the XMPP link is down; the oldest are dropped beyond it. */

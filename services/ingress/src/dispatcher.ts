@@ -40,6 +40,11 @@ export function createDispatcher(deps: DispatcherDeps) {
   const { logger, events, metrics, send } = deps;
   const ctx = { serverDomain: deps.serverDomain, componentDomain: deps.componentDomain };
 
+  const sendError = (iq: Element, err: StanzaError) => {
+    const reply = buildIqError(iq, err);
+    if (reply) send(reply);
+  };
+
   const onAdvertisement = (msg: Element) => {
     const parsed = parseGrantAdvertisement(msg, ctx);
     if (!parsed.ok) {
@@ -60,10 +65,11 @@ export function createDispatcher(deps: DispatcherDeps) {
   const onBroken = (outer: Element, reason: string, condition: StanzaErrorCondition) => {
     metrics.rejectedStanzas.inc({ reason: condition });
     const version = delegationChild(outer)?.attrs.xmlns as DelegationVersion | undefined;
-    const err = new StanzaError(condition, condition === 'internal-server-error' ? 'wait' : 'cancel');
+    const err = new StanzaError(condition, { type: condition === 'internal-server-error' ? 'wait' : 'cancel' });
     const wrapped = version && outer.attrs.from === deps.serverDomain ? wrapBrokenRequestError(outer, version, err, ctx) : null;
     // A stanza that is not a usable delegation (or not from the server at all) gets a plain RFC 6120 error.
-    send(wrapped ?? buildIqError(outer, err));
+    const reply = wrapped ?? buildIqError(outer, err);
+    if (reply) send(reply);
     logger.warn({ from: outer.attrs.from, id: outer.attrs.id, reason, condition }, 'forwarded iq rejected');
     events.emit({ type: 'request.rejected', reason, condition, ...(outer.attrs.from ? { from: outer.attrs.from } : {}) });
   };
@@ -74,10 +80,10 @@ export function createDispatcher(deps: DispatcherDeps) {
     if (type === 'set' && delegationChild(iq)) return deps.handleForwarded(iq);
     if (type !== 'get' && type !== 'set') return; // RFC 6120 §8.2.3: never answer a malformed iq type with an error loop
     if (deps.disco.matches(iq)) {
-      if (iq.attrs.from !== deps.serverDomain) return send(buildIqError(iq, new StanzaError('forbidden', 'auth')));
+      if (iq.attrs.from !== deps.serverDomain) return sendError(iq, new StanzaError('forbidden', { type: 'auth' }));
       void deps.disco.answer(iq).then(send, (err: unknown) => {
         logger.error({ err }, 'disco nesting answer failed');
-        send(buildIqError(iq, new StanzaError('internal-server-error', 'wait')));
+        sendError(iq, new StanzaError('internal-server-error', { type: 'wait' }));
       });
       return;
     }
@@ -91,7 +97,7 @@ export function createDispatcher(deps: DispatcherDeps) {
         }),
       );
     }
-    send(buildIqError(iq, new StanzaError('service-unavailable', 'cancel')));
+    sendError(iq, new StanzaError('service-unavailable', { type: 'cancel' }));
   };
 
   const onMessage = (msg: Element) => {
@@ -113,7 +119,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       } catch (err) {
         logger.error({ err, stanza: el.toString().slice(0, 500) }, 'stanza handling failed');
         if (el.name === 'iq' && el.attrs.type === 'set' && delegationChild(el)) onBroken(el, `internal error: ${(err as Error).message}`, 'internal-server-error');
-        else if (el.name === 'iq' && (el.attrs.type === 'get' || el.attrs.type === 'set')) send(buildIqError(el, new StanzaError('internal-server-error', 'wait')));
+        else if (el.name === 'iq') sendError(el, new StanzaError('internal-server-error', { type: 'wait' }));
       }
     },
   };

@@ -48,11 +48,10 @@ const KNOWN_CONDITIONS = new Set<string>([
  */
 export function createRequestHandler(deps: RequestHandlerDeps) {
   const { logger, metrics, tracer, events } = deps;
-  const ctx = { serverDomain: deps.serverDomain, componentDomain: deps.componentDomain };
 
   return function handleForwarded(outer: Element): void {
     const received = performance.now();
-    const parsed = parseForwardedIq(outer, { ...ctx, maxBytes: deps.maxStanzaBytes });
+    const parsed = parseForwardedIq(outer, { serverDomain: deps.serverDomain, componentDomain: deps.componentDomain, maxBytes: deps.maxStanzaBytes });
     if (!parsed.ok) {
       deps.onBroken(outer, parsed.reason, parsed.condition);
       return;
@@ -62,7 +61,7 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
     const match = deps.grants.match(req.payload, req.payloadNs, req.to.includes('@'));
     if (!match.ok) {
       logger.warn({ requestId, from: req.from, to: req.to, namespace: req.payloadNs, reason: match.reason }, 'forwarded iq rejected');
-      deps.send(wrapReply(req, buildInnerReply(req, 'error', new StanzaError('service-unavailable', 'cancel')), ctx));
+      deps.send(wrapReply(req, buildInnerReply(req, 'error', new StanzaError('service-unavailable', { type: 'cancel' }))));
       events.emit({ type: 'request.rejected', requestId, from: req.from, to: req.to, namespace: req.payloadNs, iqType: req.innerType, reason: match.reason, condition: 'service-unavailable' });
       metrics.requests.inc({ route: 'none', outcome: 'rejected', condition: 'service-unavailable' });
       return;
@@ -94,7 +93,7 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
           if (answered) return;
           answered = true;
           clearTimeout(timer);
-          deps.send(wrapReply(req, inner, ctx));
+          deps.send(wrapReply(req, inner));
           const latencyMs = performance.now() - received;
           metrics.inflight.dec();
           metrics.requests.inc({ route, outcome, condition: detail.condition ?? '' });
@@ -110,7 +109,7 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
           if (answered) return;
           const log = condition === 'service-unavailable' ? logger.warn.bind(logger) : logger.error.bind(logger);
           log({ requestId, traceId, subject, reason, condition, worker }, 'forwarded iq answered with an error by the broker');
-          answer(buildInnerReply(req, 'error', new StanzaError(condition, type)), 'error', { condition, reason, ...(worker ? { worker } : {}) });
+          answer(buildInnerReply(req, 'error', new StanzaError(condition, { type })), 'error', { condition, reason, ...(worker ? { worker } : {}) });
         };
         const timer = setTimeout(() => fail('internal-server-error', 'wait', `timeout: no reply within ${deps.requestTimeoutMs} ms`), deps.requestTimeoutMs);
 

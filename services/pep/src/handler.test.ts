@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { parseXml } from '@dbroker/protocol';
 import { createDatabase, MIGRATIONS_DIR, runMigrations, type DatabaseHandle } from '@dbroker/store';
 import { createTempDatabase, type TempDatabase } from '../../../test/harness/postgres';
@@ -51,7 +52,7 @@ describe('PEP handler on Postgres', () => {
     const stanza = publish('p2', 'urn:xmpp:mood', 'current', "<mood xmlns='http://jabber.org/protocol/mood'><happy/></mood>");
     const [a, b] = await Promise.all([replicaA({ requestId, stanza }), replicaB({ requestId, stanza })]);
     assert.equal(a, b);
-    const count = await handle.db.execute<{ n: string }>(`select count(*)::text as n from pubsub_node_events where request_id = '${requestId}'`);
+    const count = await handle.db.execute<{ n: string }>(sql`select count(*)::text as n from pubsub_node_events where request_id = ${requestId}`);
     assert.equal(count.rows[0]?.n, '1');
   });
 

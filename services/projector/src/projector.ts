@@ -194,7 +194,11 @@ export function createProjector({ nc, db, config, logger, onOutcome }: Projector
         watch(messages);
         for await (const m of messages) {
           if (!running) {
-            m.nak(); // stopping: another replica can take it at once
+            try {
+              m.nak(); // stopping: another replica can take it at once
+            } catch {
+              // connection already closed: ack_wait hands it back instead
+            }
             continue;
           }
           if (backingOff) {
@@ -216,7 +220,8 @@ export function createProjector({ nc, db, config, logger, onOutcome }: Projector
       } finally {
         current = null;
       }
-      if (backingOff && running) await pause(retryDelayMs);
+      // the consume ended while we still run (database error, consumer lost, ...): do not spin
+      if (running) await pause(backingOff ? retryDelayMs : Math.min(retryDelayMs, 1_000));
     }
   }
 
