@@ -40,6 +40,8 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     handle: (req) => handle({ requestId: req.requestId, stanza: req.stanza }),
     onHandled: (outcome, seconds) => handled.observe({ kind: 'pep', outcome }, seconds),
   });
+  // The subscriptions are live on the server once this round trip returns: only then is the worker ready.
+  await bus.nc.flush();
   deps.ops?.addReadyCheck('pep-nats', () => bus.isConnected());
   return {
     async stop() {
