@@ -33,7 +33,8 @@ before(async () => {
   sql = new pg.Pool({ connectionString: db.url, max: 3 });
   stack = await startBrokerStack({ prosody, mode: 'separate', databaseUrl: db.url, requestTimeoutMs: REQUEST_TIMEOUT_MS, otlpUrl: otlp.url });
   await waitForGrant(PUBSUB);
-  [alice, bob, mallory] = await Promise.all(['alice', 'bob', 'mallory'].map((user) => connectClient({ port: prosody.c2sPort, user, password: PW })));
+  const login = (user: string) => connectClient({ port: prosody.c2sPort, user, password: PW });
+  [alice, bob, mallory] = await Promise.all([login('alice'), login('bob'), login('mallory')]);
 });
 
 after(async () => {
@@ -243,7 +244,7 @@ test('a worker that answers garbage: internal-server-error, never silence', asyn
   const nc = await connect({ servers: stack.natsUrl });
   const answers = ['{"v":1}', 'garbage', JSON.stringify({ v: 1, requestId: 'x', worker: 'evil', stanza: '<iq/>' })];
   let n = 0;
-  const sub = nc.subscribe('xmpp.req.*.pubsub', { queue: 'pep', callback: (_e, m) => m.respond(answers[n++ % answers.length]!) });
+  const sub = nc.subscribe('xmpp.req.*.pubsub', { queue: 'pep', callback: (_e, m) => void m.respond(answers[n++ % answers.length]!) });
   await nc.flush();
   try {
     for (let i = 0; i < answers.length; i++) await expectError(iq(alice, itemsIq(undefined, 'http://jabber.org/protocol/tune')), 'internal-server-error');

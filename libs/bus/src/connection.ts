@@ -14,8 +14,8 @@ export interface Bus {
   nc: NatsConnection;
   /** False while the client is reconnecting, draining or closed. */
   isConnected(): boolean;
-  /** Drains subscriptions and pending publishes, then closes. */
-  drain(): Promise<void>;
+  /** Drains subscriptions and pending publishes, then closes (bounded: closes anyway after timeoutMs). */
+  drain(timeoutMs?: number): Promise<void>;
 }
 
 /**
@@ -54,8 +54,17 @@ export async function connectBus({ url, name, logger, timeoutMs = 5000 }: Connec
   return {
     nc,
     isConnected: () => connected && !nc.isClosed() && !nc.isDraining(),
-    drain: async () => {
-      if (!nc.isClosed() && !nc.isDraining()) await nc.drain();
+    drain: async (timeoutMs = 5000) => {
+      if (nc.isClosed()) return;
+      // A drain cannot finish while the server is unreachable: bound it, then close.
+      let timer: NodeJS.Timeout | undefined;
+      const drained = nc.isDraining() ? nc.closed().then(() => true) : nc.drain().then(() => true, () => false);
+      const ok = await Promise.race([drained, new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)))]);
+      clearTimeout(timer);
+      if (!ok) {
+        logger.warn({ timeoutMs }, 'NATS drain did not finish; closing');
+        await nc.close().catch(() => undefined);
+      }
     },
   };
 }

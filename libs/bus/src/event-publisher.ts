@@ -48,7 +48,7 @@ export function createEventPublisher(opts: EventPublisherOptions): EventPublishe
   };
 
   const pump = () => {
-    if (retryTimer) return;
+    if (retryTimer || stopped) return;
     while (inflight < concurrency && queue.length > 0) {
       const ev = queue.shift()!;
       inflight++;

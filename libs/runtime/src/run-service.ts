@@ -53,7 +53,9 @@ export async function runService<C extends BaseServiceConfig>(opts: RunServiceOp
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled promise rejection'));
 
   const metrics = createMetrics({ service: opts.name });
-  const ops = await startOpsServer({ port: config.HTTP_PORT, host: config.HTTP_HOST, registry: metrics.registry, logger, checks: { ready: [] } });
+  let started = false;
+  // Not ready until every part of the service has started and registered its own checks.
+  const ops = await startOpsServer({ port: config.HTTP_PORT, host: config.HTTP_HOST, registry: metrics.registry, logger, checks: { ready: [{ name: 'started', check: () => started }] } });
   logger.info({ port: ops.port }, 'ops endpoints on /healthz /readyz /metrics');
 
   let service: Stoppable;
@@ -65,6 +67,7 @@ export async function runService<C extends BaseServiceConfig>(opts: RunServiceOp
     await opts.tracing.shutdown().catch(() => undefined);
     process.exit(1);
   }
+  started = true;
   logger.info({}, `${opts.name} started`);
 
   let stopping = false;

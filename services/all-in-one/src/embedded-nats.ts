@@ -41,7 +41,11 @@ async function waitForPort(port: number, timeoutMs: number): Promise<boolean> {
 export async function startEmbeddedNats({ bin, port, storeDir }: { bin: string; port: number; storeDir: string }): Promise<EmbeddedNats> {
   await mkdir(storeDir, { recursive: true });
   const p = port || (await freePort());
-  const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(p), '-js', '-sd', storeDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Its own process group: a Ctrl-C or a group SIGTERM reaches the broker, which drains and then stops
+  // NATS itself, instead of NATS dying under requests still in flight.
+  const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(p), '-js', '-sd', storeDir], { stdio: ['ignore', 'ignore', 'ignore'], detached: true });
+  const killOnExit = () => child.exitCode === null && child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const outcome = await Promise.race([
@@ -66,9 +70,12 @@ export async function startEmbeddedNats({ bin, port, storeDir }: { bin: string; 
     url: `nats://127.0.0.1:${p}`,
     pid: child.pid!,
     async stop() {
+      process.removeListener('exit', killOnExit);
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
       if (child.exitCode === null) child.kill('SIGKILL');
     },
   };

@@ -53,7 +53,7 @@ before(async () => {
 
 after(async () => {
   await ingress?.stop();
-  await bus?.drain();
+  await bus?.nc.close();
   await fake?.stop();
   await nats?.stop();
 });
@@ -280,4 +280,41 @@ test('link faults: a silent server is detected by keep-alive, the component reco
   await until(() => fake.connections() > n, 5000);
   await fake.waitForConnection();
   await until(() => ingress.isReady());
+});
+
+test('an answer produced while the link is down is queued and delivered after the reconnect', async () => {
+  advertise(DLG2, [{ ns: PUBSUB }]);
+  await until(() => ingress.grants.has(PUBSUB));
+  const sub = bus.nc.subscribe('xmpp.req.*.pubsub', {
+    queue: 'pep',
+    callback: (_e, msg) => {
+      const d = decodeRequest(msg.data);
+      assert.ok(d.ok);
+      const r = d.value;
+      setTimeout(() => msg.respond(encodeEnvelope({ v: 1, requestId: r.requestId, worker: 'w', stanza: `<iq xmlns='jabber:client' type='result' id='${r.iqId}' from='${r.to}' to='${r.from}'/>` })), 150);
+    },
+  });
+  await bus.nc.flush();
+  const { id, el } = forwarded();
+  fake.send(el);
+  await new Promise((r) => setTimeout(r, 20));
+  const n = fake.connections();
+  fake.dropConnection();
+  await until(() => fake.connections() > n, 5000);
+  const { inner } = await answerTo(id);
+  assert.equal(inner.attrs.type, 'result');
+  sub.unsubscribe();
+});
+
+test('NATS down: service-unavailable within the bound, never silence', async () => {
+  advertise(DLG2, [{ ns: PUBSUB }]);
+  await nats.stop();
+  await until(() => !ingress.isReady(), 5000);
+  const { id, el } = forwarded();
+  const t0 = Date.now();
+  fake.send(el);
+  const { inner } = await answerTo(id);
+  assert.equal(condition(inner), 'service-unavailable');
+  assert.ok(Date.now() - t0 <= TIMEOUT_MS + 100);
+  await exactlyOneAnswer(id);
 });

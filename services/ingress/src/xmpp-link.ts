@@ -117,7 +117,7 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
       attempt = 0;
       status = 'online';
       lastInbound = Date.now();
-      logger.info({ service: opts.service, domain: opts.domain }, 'xmpp component online');
+      logger.info({ xmppService: opts.service, domain: opts.domain }, 'xmpp component online');
       startPing(c);
       events.emit('online');
       flushQueue(c);
