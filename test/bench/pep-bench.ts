@@ -312,7 +312,7 @@ async function runDelegatedPhase(key: 'b' | 'c', prosody: ProsodyHandle, opts: B
       mode: key === 'c' ? 'all-in-one' : opts.mode,
       workerConcurrency: opts.workerConcurrency,
       logLevel: 'warn',
-      ...(key === 'c' ? { entryPoints: { 'all-in-one': INSTANT_PEP_FIXTURE } } : {}),
+      ...(key === 'c' ? { entryPoints: { 'all-in-one': INSTANT_PEP_FIXTURE } } : process.env.BENCH_BROKER_ENTRY ? { entryPoints: { 'all-in-one': process.env.BENCH_BROKER_ENTRY } } : {}),
     });
   } catch (err) {
     const note = err instanceof StackStartError
