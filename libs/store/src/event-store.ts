@@ -30,6 +30,26 @@ export async function appendEvent(db: Database, event: AuditEvent): Promise<bool
   });
 }
 
+/**
+ * Records a batch of events in ONE transaction and applies the new ones to the projections in stream
+ * order. Returns, per event, whether it was new. All or nothing: a failure leaves no trace of the batch.
+ */
+export async function appendEvents(db: Database, batch: AuditEvent[]): Promise<boolean[]> {
+  if (batch.length === 0) return [];
+  const unique = [...new Map(batch.map((e) => [e.id, e])).values()];
+  return await db.transaction(async (tx) => {
+    const inserted = await tx.insert(events).values(unique.map(eventRow)).onConflictDoNothing({ target: events.id }).returning({ id: events.id });
+    const fresh = new Set(inserted.map((r) => r.id));
+    for (const event of unique) if (fresh.has(event.id)) await applyEvent(tx, event);
+    const firstSeen = new Set<string>();
+    return batch.map((e) => {
+      if (!fresh.has(e.id) || firstSeen.has(e.id)) return false;
+      firstSeen.add(e.id);
+      return true;
+    });
+  });
+}
+
 export interface RebuildOptions {
   only?: ProjectionName[];
   /** Events read per query while replaying. */

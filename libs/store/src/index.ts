@@ -7,7 +7,7 @@ export type { PubsubNodeRow, PubsubNodeEventRow, NewPubsubNodeEventRow, PubsubIt
 export { MIGRATIONS_DIR } from './paths';
 export { runMigrations, readMigrations, parseMigration, MigrationError, MIGRATION_LOCK_KEY, MIGRATIONS_TABLE } from './migrate';
 export type { Migration, MigrationLogger, MigrationResult, RunMigrationsOptions } from './migrate';
-export { appendEvent, rebuildProjections, eventRow } from './event-store';
+export { appendEvent, appendEvents, rebuildProjections, eventRow } from './event-store';
 export type { RebuildOptions, RebuildResult } from './event-store';
 export { applyEvent, projectionOf, grantRows, auditRowOf, rejectedRequestId, PROJECTIONS } from './projections';
 export type { ProjectionName } from './projections';

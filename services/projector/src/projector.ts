@@ -11,7 +11,8 @@ import {
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ensureEventsStream, type BusLogger } from '@dbroker/bus';
-import { appendEvent, isPermanentDbError, type Database } from '@dbroker/store';
+import { appendEvent, appendEvents, isPermanentDbError, type Database } from '@dbroker/store';
+import type { AuditEvent } from '@dbroker/bus';
 import type { ProjectorConfig } from './config';
 import { decodeAuditEvent } from './decode';
 
@@ -170,6 +171,52 @@ export function createProjector({ nc, db, config, logger, onOutcome }: Projector
     }
   }
 
+  /**
+   * Projects the messages that arrived together in one transaction (one commit instead of one per event).
+   * If the database refuses the batch for good, each message is retried alone so that only the poison one
+   * is dropped; a transient failure hands the whole batch back.
+   */
+  async function projectBatch(batch: JsMsg[]): Promise<MessageOutcome[]> {
+    if (batch.length === 1) return [await project(batch[0]!)];
+    const valid: Array<{ m: JsMsg; event: AuditEvent }> = [];
+    const outcomes = new Map<JsMsg, MessageOutcome>();
+    for (const m of batch) {
+      lag.pending = m.info.pending;
+      const decoded = decodeAuditEvent(m.data);
+      if (decoded.ok) valid.push({ m, event: decoded.event });
+      else {
+        logger.warn({ subject: m.subject, streamSeq: m.seq, reason: decoded.reason }, 'invalid audit event dropped');
+        m.ack();
+        outcomes.set(m, 'invalid');
+      }
+    }
+    try {
+      const fresh = await appendEvents(db, valid.map((v) => v.event));
+      valid.forEach((v, i) => {
+        v.m.ack();
+        outcomes.set(v.m, fresh[i] ? 'projected' : 'duplicate');
+      });
+      lag.failing = false;
+      lag.consecutiveFailures = 0;
+      lag.lastProjectedAt = new Date().toISOString();
+    } catch (err) {
+      if (isPermanentDbError(err)) {
+        for (const v of valid) outcomes.set(v.m, await project(v.m));
+      } else {
+        lag.failing = true;
+        lag.consecutiveFailures++;
+        lag.lastError = err instanceof Error ? err.message : String(err);
+        const log = lag.consecutiveFailures === 1 || lag.consecutiveFailures % 50 === 0 ? logger.error : logger.warn;
+        log.call(logger, { err, events: valid.length, retryDelayMs, consecutiveFailures: lag.consecutiveFailures }, 'cannot store audit events; will retry');
+        for (const v of valid) {
+          v.m.nak(retryDelayMs);
+          outcomes.set(v.m, 'retried');
+        }
+      }
+    }
+    return batch.map((m) => outcomes.get(m)!);
+  }
+
   function watch(messages: ConsumerMessages): void {
     void (async () => {
       for await (const s of messages.status()) {
@@ -192,6 +239,7 @@ export function createProjector({ nc, db, config, logger, onOutcome }: Projector
         const messages = await consumer.consume({ max_messages: config.PROJECTOR_BATCH });
         current = messages;
         watch(messages);
+        const batch: JsMsg[] = [];
         for await (const m of messages) {
           if (!running) {
             try {
@@ -206,9 +254,12 @@ export function createProjector({ nc, db, config, logger, onOutcome }: Projector
             count('retried');
             continue;
           }
-          const outcome = await project(m);
-          count(outcome);
-          if (outcome === 'retried') {
+          batch.push(m);
+          // Gather what has already arrived, then commit it together.
+          if (messages.getPending() > 0 && batch.length < config.PROJECTOR_BATCH) continue;
+          const outcomes = await projectBatch(batch.splice(0));
+          outcomes.forEach(count);
+          if (outcomes.includes('retried')) {
             backingOff = true;
             void messages.close(); // what is already buffered is handed back above
           }
