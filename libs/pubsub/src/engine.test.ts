@@ -345,33 +345,32 @@ for (const backend of BACKENDS) {
         );
       });
 
-      test('losing the race to a concurrent retry (duplicate request id on append) returns the recorded outcome', async () => {
+      test('a duplicate request id surfaces on append: the first attempt does not look it up, the rerun returns the recorded outcome', async () => {
         const a = account();
         const requestId = rid();
         const first = value(await engine.publish(a.bare, 'n', a.full, undefined, payload('1'), { requestId }));
-        // the retry's first look misses the record, as if the first attempt committed just after it
-        let hidden = false;
-        const racing: PubsubStorage = {
+        let lookups = 0;
+        const counting: PubsubStorage = {
           ...fx.storage,
           withTransaction: (fn) =>
             fx.storage.withTransaction((tx) =>
               fn({
                 ...tx,
                 findRequest: async (id) => {
-                  if (!hidden) {
-                    hidden = true;
-                    return undefined;
-                  }
+                  lookups++;
                   return await tx.findRequest(id);
                 },
               }),
             ),
         };
-        const again = value(await createPubsubEngine({ storage: racing }).publish(a.bare, 'n', a.full, undefined, payload('1'), { requestId }));
-        assert.equal(hidden, true);
+        const fresh = value(await createPubsubEngine({ storage: counting }).publish(a.bare, 'n', a.full, undefined, payload('2'), { requestId: rid() }));
+        assert.equal(fresh.replayed, false);
+        assert.equal(lookups, 0, 'no lookup on the hot path');
+        const again = value(await createPubsubEngine({ storage: counting }).publish(a.bare, 'n', a.full, undefined, payload('1'), { requestId }));
+        assert.equal(lookups, 1, 'one lookup, in the rerun');
         assert.equal(again.replayed, true);
         assert.equal(again.itemId, first.itemId);
-        assert.equal((await fx.eventsOf(a.bare, 'n')).length, 1);
+        assert.equal((await fx.eventsOf(a.bare, 'n')).length, 2);
       });
 
       test('a request id reused for a different request is refused', async () => {
