@@ -61,6 +61,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     cacheMs: config.FEATURES_CACHE_MS,
     fetchFeatures: (subject) => requestFeatures(bus.nc, subject, config.FEATURES_TIMEOUT_MS),
   });
+  const forwarder = createNatsForwarder(bus.nc, bus.isConnected);
   let dispatcher: ReturnType<typeof createDispatcher>;
   const handleForwarded = createRequestHandler({
     serverDomain: config.XMPP_SERVER,
@@ -69,7 +70,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     maxStanzaBytes: config.MAX_STANZA_BYTES,
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     grants,
-    forwarder: createNatsForwarder(bus.nc, bus.isConnected),
+    forwarder,
     send,
     events,
     logger,
@@ -98,6 +99,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     isReady,
     async stop() {
       await link.stop();
+      forwarder.close();
       await events.stop(5000);
       if (ownBus) await bus.drain();
     },
