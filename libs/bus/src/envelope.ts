@@ -39,10 +39,49 @@ export const ReplyEnvelopeSchema = z
   .refine((r) => (r.stanza === undefined) !== (r.failure === undefined), { message: 'exactly one of stanza or failure' });
 export type ReplyEnvelope = z.infer<typeof ReplyEnvelopeSchema>;
 
+/**
+ * A stanza a worker asks the ingress to send on the component link, on `outboundSubject(prefix, server)`.
+ * Only `kind: 'message'` exists: an XEP-0356 privileged message on behalf of a local user. `stanza` is
+ * `<message xmlns='jabber:client' from='user@domain' to='...'>...</message>`: `from` a BARE JID of the
+ * served domain, `to` any valid JID. The ingress wraps it in the privilege version the server advertised.
+ */
+export const OutboundEnvelopeSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('message'),
+  stanza: z.string().min(1),
+  /** Identity of the worker instance (for the audit log). */
+  worker: z.string().min(1).max(200),
+  /** The delegated request this message belongs to, if any (for the audit log). */
+  requestId: z.string().min(1).max(200).optional(),
+});
+export type OutboundEnvelope = z.infer<typeof OutboundEnvelopeSchema>;
+
+/**
+ * Why the ingress refused an outbound stanza:
+ * - `forbidden`: `from` is not a user of the served domain (another domain, the domain itself, missing);
+ * - `not-allowed`: `from` is a full JID (privileged messages come from bare JIDs only);
+ * - `no-permission`: the server did not grant `message='outgoing'` on this stream (or has not advertised yet);
+ * - `offline`: the component link is down, or no ingress holds it, or no ack came in time;
+ * - `bad-request`: the envelope or the stanza is malformed (not a message, no `to`, smuggled stanzas, ...).
+ */
+export const OUTBOUND_ERRORS = ['forbidden', 'not-allowed', 'no-permission', 'offline', 'bad-request'] as const;
+export type OutboundError = (typeof OUTBOUND_ERRORS)[number];
+
+/**
+ * The ingress's answer to each outbound request. `ok: true` means the stanza has been written to the
+ * XMPP socket, after everything the ingress sent on that link before it: a worker that awaits the ack of
+ * each message before replying to an IQ knows the server gets the messages first.
+ */
+export const OutboundAckSchema = z.discriminatedUnion('ok', [
+  z.object({ v: z.literal(1), ok: z.literal(true) }),
+  z.object({ v: z.literal(1), ok: z.literal(false), error: z.enum(OUTBOUND_ERRORS), reason: z.string() }),
+]);
+export type OutboundAck = z.infer<typeof OutboundAckSchema>;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encodeEnvelope(value: RequestEnvelope | ReplyEnvelope): Uint8Array {
+export function encodeEnvelope(value: RequestEnvelope | ReplyEnvelope | OutboundEnvelope | OutboundAck): Uint8Array {
   return encoder.encode(JSON.stringify(value));
 }
 
@@ -62,3 +101,5 @@ function decodeWith<T>(schema: z.ZodType<T>, data: Uint8Array): Decoded<T> {
 
 export const decodeRequest = (data: Uint8Array): Decoded<RequestEnvelope> => decodeWith(RequestEnvelopeSchema, data);
 export const decodeReply = (data: Uint8Array): Decoded<ReplyEnvelope> => decodeWith(ReplyEnvelopeSchema, data);
+export const decodeOutbound = (data: Uint8Array): Decoded<OutboundEnvelope> => decodeWith(OutboundEnvelopeSchema, data);
+export const decodeOutboundAck = (data: Uint8Array): Decoded<OutboundAck> => decodeWith(OutboundAckSchema, data);

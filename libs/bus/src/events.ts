@@ -81,12 +81,48 @@ export const RequestRejectedEvent = z.object({
   condition: z.string(),
 });
 
+/** XEP-0356 permissions as advertised (absent = `none`); the same shape as @dbroker/protocol's PrivilegePermissions. */
+export const PrivilegePermissionsSchema = z.object({
+  roster: z.enum(['none', 'get', 'set', 'both']),
+  message: z.enum(['none', 'outgoing']),
+  presence: z.enum(['none', 'managed_entity', 'roster']),
+  /** `urn:xmpp:privilege:2` only: privileged IQs per namespace. */
+  iq: z.array(z.object({ namespace: z.string().min(1), type: z.enum(['none', 'get', 'set', 'both']) })),
+});
+export type PrivilegePermissions = z.infer<typeof PrivilegePermissionsSchema>;
+
+export const PrivilegeAdvertisedEvent = z.object({
+  ...base,
+  type: z.literal('privilege.advertised'),
+  /** Privilege namespace version the server spoke: privileged messages are wrapped in it. */
+  version: z.enum(['urn:xmpp:privilege:1', 'urn:xmpp:privilege:2']),
+  /** The complete set for this stream (both servers advertise everything at once). */
+  perms: PrivilegePermissionsSchema,
+});
+
+export const PrivilegeRefusedEvent = z.object({
+  ...base,
+  type: z.literal('privilege.refused'),
+  /** Why, in words (for people). */
+  reason: z.string(),
+  /** The outbound ack error code (`forbidden`, `not-allowed`, `no-permission`, `offline`, `bad-request`); absent when the server refused it after we sent it. */
+  error: z.enum(['forbidden', 'not-allowed', 'no-permission', 'offline', 'bad-request']).optional(),
+  /** Inner message `from`/`to`, as the worker sent them, when it could be read that far. */
+  from: z.string().optional(),
+  to: z.string().optional(),
+  /** The worker that asked (from the outbound envelope). */
+  worker: z.string().optional(),
+  requestId: z.string().optional(),
+});
+
 export const AuditEventSchema = z.discriminatedUnion('type', [
   GrantAdvertisedEvent,
   AdvertisementRejectedEvent,
   RequestReceivedEvent,
   RequestAnsweredEvent,
   RequestRejectedEvent,
+  PrivilegeAdvertisedEvent,
+  PrivilegeRefusedEvent,
 ]);
 export type AuditEvent = z.infer<typeof AuditEventSchema>;
 export type AuditEventType = AuditEvent['type'];

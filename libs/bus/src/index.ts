@@ -1,11 +1,23 @@
-export { AuditEventSchema, GrantSchema, DEFAULT_EVENTS_STREAM, DEFAULT_EVENTS_PREFIX, eventSubject } from './events';
-export type { AuditEvent, AuditEventType, AuditEventInput, Grant } from './events';
+export { AuditEventSchema, GrantSchema, PrivilegePermissionsSchema, DEFAULT_EVENTS_STREAM, DEFAULT_EVENTS_PREFIX, eventSubject } from './events';
+export type { AuditEvent, AuditEventType, AuditEventInput, Grant, PrivilegePermissions } from './events';
 export { ensureEventsStream } from './events-stream';
 export { createEventPublisher } from './event-publisher';
 export type { EventPublisher, EventPublisherOptions } from './event-publisher';
-export { RequestEnvelopeSchema, ReplyEnvelopeSchema, encodeEnvelope, decodeRequest, decodeReply } from './envelope';
-export type { RequestEnvelope, ReplyEnvelope, Decoded } from './envelope';
-export { DEFAULT_SUBJECT_PREFIX, DEFAULT_ROUTE_ALIASES, encodeToken, decodeToken, routeForNamespace, requestSubject, requestSubjectAnyDomain, featuresSubject } from './subjects';
+export {
+  RequestEnvelopeSchema,
+  ReplyEnvelopeSchema,
+  OutboundEnvelopeSchema,
+  OutboundAckSchema,
+  OUTBOUND_ERRORS,
+  encodeEnvelope,
+  decodeRequest,
+  decodeReply,
+  decodeOutbound,
+  decodeOutboundAck,
+} from './envelope';
+export type { RequestEnvelope, ReplyEnvelope, OutboundEnvelope, OutboundAck, OutboundError, Decoded } from './envelope';
+export { sendPrivilegedMessage } from './outbound';
+export { DEFAULT_SUBJECT_PREFIX, DEFAULT_ROUTE_ALIASES, encodeToken, decodeToken, routeForNamespace, requestSubject, requestSubjectAnyDomain, featuresSubject, outboundSubject } from './subjects';
 export { injectTraceContext, extractTraceContext } from './trace-context';
 export { connectBus } from './connection';
 export type { Bus, ConnectBusOptions } from './connection';

@@ -54,3 +54,12 @@ export function featuresSubject(prefix: string, route: string): string {
 export function requestSubjectAnyDomain(prefix: string, route: string): string {
   return `${prefix}.req.*.${route}`;
 }
+
+/**
+ * Subject of stanzas a worker asks the ingress to send on the component link: `<prefix>.out.<domain>`,
+ * the domain being the served server domain (XMPP_SERVER). Plain request/reply (no queue group): exactly
+ * one ingress holds the component link and subscribes while it is online.
+ */
+export function outboundSubject(prefix: string, domain: string): string {
+  return `${prefix}.out.${encodeToken(domain)}`;
+}

@@ -56,6 +56,34 @@ export type {
 } from './delegation';
 
 export {
+  IQ_PERMISSIONS,
+  MESSAGE_PERMISSIONS,
+  NO_PRIVILEGES,
+  PRESENCE_PERMISSIONS,
+  PRIVILEGE_NS_1,
+  PRIVILEGE_NS_2,
+  ROSTER_PERMISSIONS,
+  buildPrivilegedMessage,
+  checkPrivilegedOutbound,
+  isPrivilegeVersion,
+  parsePrivilegeAdvertisement,
+  privilegeVersionOf,
+} from './privilege';
+export type {
+  IqNamespacePermission,
+  IqPermission,
+  MessagePermission,
+  PresencePermission,
+  PrivilegeAdvertisement,
+  PrivilegeContext,
+  PrivilegedMessageAddressing,
+  PrivilegedOutboundContext,
+  PrivilegePermissions,
+  PrivilegeVersion,
+  RosterPermission,
+} from './privilege';
+
+export {
   DISCO_INFO_NS,
   DISCO_ITEMS_NS,
   buildDiscoInfoResult,

@@ -1,7 +1,7 @@
 import { AuditEventSchema, type AuditEvent } from '@dbroker/bus';
 import { asc, count, gt, sql } from 'drizzle-orm';
 import type { Database } from './db';
-import { applyEvent, PROJECTIONS, type ProjectionName } from './projections';
+import { applyEvent, applyEvents, PROJECTIONS, type ProjectionName } from './projections';
 import { auditLog, events, grants } from './schema';
 
 /** The `events` row of an event. Pure. */
@@ -40,7 +40,7 @@ export async function appendEvents(db: Database, batch: AuditEvent[]): Promise<b
   return await db.transaction(async (tx) => {
     const inserted = await tx.insert(events).values(unique.map(eventRow)).onConflictDoNothing({ target: events.id }).returning({ id: events.id });
     const fresh = new Set(inserted.map((r) => r.id));
-    for (const event of unique) if (fresh.has(event.id)) await applyEvent(tx, event);
+    await applyEvents(tx, unique.filter((e) => fresh.has(e.id)));
     const firstSeen = new Set<string>();
     return batch.map((e) => {
       if (!fresh.has(e.id) || firstSeen.has(e.id)) return false;

@@ -180,3 +180,43 @@ export async function applyEvent(tx: Executor, event: AuditEvent, only: Readonly
       return;
   }
 }
+
+/**
+ * Applies a batch of new events, in order, with as few statements as possible: the `request.received`
+ * and `request.answered` of one request (usually in the same batch) become one audit row written once,
+ * and all such rows go in one multi-row upsert. Same result as `applyEvent` on each event in turn.
+ */
+export async function applyEvents(tx: Executor, batch: readonly AuditEvent[], only: ReadonlySet<ProjectionName> = ALL): Promise<void> {
+  if (!only.has('audit_log')) {
+    for (const e of batch) await applyEvent(tx, e, only);
+    return;
+  }
+  const received = new Map<string, EventOf<'request.received'>>();
+  const answered = new Map<string, EventOf<'request.answered'>>();
+  const rest: AuditEvent[] = [];
+  for (const e of batch) {
+    if (e.type === 'request.received' && !received.has(e.requestId)) received.set(e.requestId, e);
+    else if (e.type === 'request.answered' && !answered.has(e.requestId)) answered.set(e.requestId, e);
+    else rest.push(e);
+  }
+  const both: NewAuditRow[] = [];
+  const onlyReceived: NewAuditRow[] = [];
+  for (const [id, r] of received) {
+    const a = answered.get(id);
+    if (!a) {
+      onlyReceived.push(auditRowOf(r));
+      continue;
+    }
+    answered.delete(id);
+    both.push({ ...auditRowOf(r), ...auditRowOf(a), traceId: r.traceId ?? a.traceId ?? null });
+  }
+  const onlyAnswered = [...answered.values()].map(auditRowOf);
+  const upsert = async (rows: NewAuditRow[], set: Record<string, SQL>) => {
+    if (rows.length) await tx.insert(auditLog).values(rows).onConflictDoUpdate({ target: auditLog.requestId, set });
+  };
+  await upsert(both, { ...auditUpdates['request.received'], ...auditUpdates['request.answered'], traceId: take(auditLog.traceId) });
+  await upsert(onlyReceived, auditUpdates['request.received']);
+  await upsert(onlyAnswered, auditUpdates['request.answered']);
+  // Grants depend on order among themselves; rejections never share a request id with the above.
+  for (const e of rest) await applyEvent(tx, e, only);
+}
