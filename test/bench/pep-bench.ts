@@ -312,7 +312,7 @@ async function runDelegatedPhase(key: 'b' | 'c', prosody: ProsodyHandle, opts: B
       mode: key === 'c' ? 'all-in-one' : opts.mode,
       workerConcurrency: opts.workerConcurrency,
       logLevel: 'warn',
-      ...(key === 'c' ? { entryPoints: { 'all-in-one': INSTANT_PEP_FIXTURE } } : process.env.BENCH_BROKER_ENTRY ? { entryPoints: { 'all-in-one': process.env.BENCH_BROKER_ENTRY } } : {}),
+      ...(key === 'c' ? { entryPoints: { 'all-in-one': INSTANT_PEP_FIXTURE } } : process.env.BENCH_BROKER_ENTRY ? { entryPoints: { [opts.mode === 'separate' ? (process.env.BENCH_PROFILE_SERVICE ?? 'pep') : 'all-in-one']: process.env.BENCH_BROKER_ENTRY } } : {}),
     });
   } catch (err) {
     const note = err instanceof StackStartError

@@ -13,8 +13,8 @@ export interface EventPublisherOptions {
   logger: BusLogger;
   /** Events kept in memory while JetStream is unreachable; beyond it the oldest are dropped (and counted). */
   maxBuffered?: number;
-  /** Publishes in flight at once. */
-  concurrency?: number;
+  /** Most events packed into one stream message. */
+  maxBatch?: number;
   onDropped?: (n: number) => void;
 }
 
@@ -34,7 +34,7 @@ export interface EventPublisher {
 export function createEventPublisher(opts: EventPublisherOptions): EventPublisher {
   const { nc, prefix, server, component, logger } = opts;
   const maxBuffered = opts.maxBuffered ?? 100_000;
-  const concurrency = opts.concurrency ?? 64;
+  const maxBatch = opts.maxBatch ?? 256;
   const js: JetStreamClient = jetstream(nc);
   const queue: AuditEvent[] = [];
   let inflight = 0;
@@ -47,33 +47,39 @@ export function createEventPublisher(opts: EventPublisherOptions): EventPublishe
     if (queue.length === 0 && inflight === 0) drainedWaiters.splice(0).forEach((r) => r());
   };
 
+  let batchSeq = 0;
   const pump = () => {
-    if (retryTimer || stopped) return;
-    while (inflight < concurrency && queue.length > 0) {
-      const ev = queue.shift()!;
-      inflight++;
-      js.publish(eventSubject(prefix, ev.type), JSON.stringify(ev), { msgID: ev.id, timeout: 5000 })
-        .then(() => {
-          failures = 0;
-        })
-        .catch((err: unknown) => {
-          queue.unshift(ev);
-          failures++;
-          if (failures === 1 || failures % 100 === 0) logger.warn({ err, pending: queue.length }, 'audit event publish failed; will retry');
-          if (!retryTimer && !stopped) {
-            const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
-            retryTimer = setTimeout(() => {
-              retryTimer = null;
-              pump();
-            }, delay);
-          }
-        })
-        .finally(() => {
-          inflight--;
-          pump();
-          notifyDrained();
-        });
-    }
+    if (retryTimer || stopped || inflight > 0 || queue.length === 0) return;
+    // One publish in flight at a time keeps the stream in emission order (grants depend on it); what
+    // queues up meanwhile goes out together in the next message, so a busy ingress makes few round trips.
+    const batch = queue.splice(0, maxBatch);
+    const one = batch.length === 1 ? batch[0]! : undefined;
+    const subject = one ? eventSubject(prefix, one.type) : `${prefix}.batch`;
+    const body = one ? JSON.stringify(one) : JSON.stringify({ batch });
+    // A batch stored twice (its ack lost, then retried) is harmless: the projector keeps each event id once.
+    const msgID = one ? one.id : `batch-${batch[0]!.id}-${batch.length}-${++batchSeq}`;
+    inflight = batch.length;
+    js.publish(subject, body, { msgID, timeout: 5000 })
+      .then(() => {
+        failures = 0;
+      })
+      .catch((err: unknown) => {
+        queue.unshift(...batch);
+        failures++;
+        if (failures === 1 || failures % 100 === 0) logger.warn({ err, pending: queue.length }, 'audit event publish failed; will retry');
+        if (!retryTimer && !stopped) {
+          const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
+          retryTimer = setTimeout(() => {
+            retryTimer = null;
+            pump();
+          }, delay);
+        }
+      })
+      .finally(() => {
+        inflight = 0;
+        pump();
+        notifyDrained();
+      });
   };
 
   return {

@@ -58,3 +58,8 @@ export {
 } from './features';
 export { serializeStandalone } from './xml';
 export { bareJid } from './jid';
+export { decideNodeRead, READ_DENIALS } from './node-access';
+export type { NodeReadDecision, ReadDenial, ReadableNode } from './node-access';
+export { createMemoryNodeLog, publisherMatches, MAX_NODE_LOG_PAGE } from './node-log';
+export type { NodeLogReader, NodeLogFilter, NodeLogPageQuery, NodeLogEntry, NodeLogPage, NodeLogCount } from './node-log';
+export { createPgNodeLog } from './pg-node-log';

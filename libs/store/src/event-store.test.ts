@@ -7,15 +7,16 @@ import { createDatabase, type Database, type DatabaseHandle } from './db';
 import { appendEvent, rebuildProjections } from './event-store';
 import { runMigrations } from './migrate';
 import { MIGRATIONS_DIR } from './paths';
-import { auditRowOf, grantRows } from './projections';
-import { getAuditRow, listAudit, listGrants } from './queries';
-import { auditLog, events, grants } from './schema';
-import { adRejected, advertised, answered, received, rejected } from './test-events';
+import { auditRowOf, grantRows, privilegeRow, projectionOf } from './projections';
+import { getAuditRow, listAudit, listGrants, listPrivileges } from './queries';
+import { auditLog, events, grants, privileges } from './schema';
+import { adRejected, advertised, answered, privAdvertised, privRefused, received, rejected } from './test-events';
 
 const eventCount = async (db: Database) => (await db.select({ n: count() }).from(events))[0]?.n ?? 0;
 const snapshot = async (db: Database) => ({
   grants: await db.select().from(grants).orderBy(asc(grants.server), asc(grants.component), asc(grants.namespace)),
   audit: await db.select().from(auditLog).orderBy(asc(auditLog.requestId)),
+  privileges: await db.select().from(privileges).orderBy(asc(privileges.server), asc(privileges.component)),
 });
 
 describe('pure projection helpers', () => {
@@ -30,6 +31,13 @@ describe('pure projection helpers', () => {
     assert.equal(rows.length, 1);
     assert.deepEqual(rows[0]?.attributes, ['y']);
     assert.equal(rows[0]?.eventId, e.id);
+  });
+
+  test('privilegeRow and projectionOf: advertisements feed privileges, refusals only events', () => {
+    const e = privAdvertised({ perms: { roster: 'none', message: 'outgoing', presence: 'none', iq: [{ namespace: 'urn:x', type: 'set' }] } });
+    assert.deepEqual(privilegeRow(e), { server: e.server, component: e.component, version: e.version, perms: e.perms, advertisedAt: new Date(e.at), eventId: e.id });
+    assert.equal(projectionOf('privilege.advertised'), 'privileges');
+    assert.equal(projectionOf('privilege.refused'), null);
   });
 
   test('auditRowOf: rejected without request id gets one from the event id', () => {
@@ -181,6 +189,37 @@ describe('event store on Postgres', () => {
     assert.equal((await db.select({ n: count() }).from(grants))[0]?.n, grantsBefore);
   });
 
+  test('privilege.advertised: one row per server and component, the newest advertisement wins', async () => {
+    const first = privAdvertised({ server: 'priv.example', component: 'pubsub.priv.example', version: 'urn:xmpp:privilege:1', perms: { roster: 'none', message: 'none', presence: 'none', iq: [] } });
+    const second = privAdvertised({ server: 'priv.example', component: 'pubsub.priv.example' });
+    const other = privAdvertised({ server: 'priv.example', component: 'mam.priv.example' });
+    assert.equal(await appendEvent(db, first), true);
+    assert.equal(await appendEvent(db, second), true);
+    assert.equal(await appendEvent(db, other), true);
+    const rows = await listPrivileges(db, { server: 'priv.example' });
+    assert.deepEqual(rows.map((r) => [r.component, r.version, r.perms.message, r.eventId]), [
+      ['mam.priv.example', 'urn:xmpp:privilege:2', 'outgoing', other.id],
+      ['pubsub.priv.example', 'urn:xmpp:privilege:2', 'outgoing', second.id],
+    ]);
+    assert.deepEqual(rows[1]?.perms, second.perms);
+    assert.deepEqual(rows[1]?.advertisedAt, new Date(second.at));
+
+    // an older advertisement delivered late does not overwrite the newer one
+    const late = privAdvertised({ server: 'priv.example', component: 'pubsub.priv.example', at: new Date(Date.parse(second.at) - 60_000).toISOString(), perms: { roster: 'both', message: 'none', presence: 'none', iq: [] } });
+    assert.equal(await appendEvent(db, late), true);
+    assert.equal((await listPrivileges(db, { component: 'pubsub.priv.example' }))[0]?.eventId, second.id);
+  });
+
+  test('privilege.refused is only recorded in events', async () => {
+    const before = await snapshot(db);
+    const e = privRefused();
+    assert.equal(await appendEvent(db, e), true);
+    const stored = await db.select().from(events).where(eq(events.id, e.id));
+    assert.equal(stored[0]?.type, 'privilege.refused');
+    assert.deepEqual(stored[0]?.payload, e);
+    assert.deepEqual(await snapshot(db), before);
+  });
+
   test('listAudit: newest first, a bare JID matches all its resources, LIKE wildcards are literal', async () => {
     await appendEvent(db, received({ requestId: 'la-1', from: 'bob@example.org/one' }));
     await appendEvent(db, received({ requestId: 'la-2', from: 'bob@example.org/two' }));
@@ -208,13 +247,14 @@ describe('event store on Postgres', () => {
 
   test('rebuildProjections reproduces the live projections exactly (last: replays every event above)', async () => {
     const live = await snapshot(db);
-    assert.ok(live.grants.length > 0 && live.audit.length > 0);
+    assert.ok(live.grants.length > 0 && live.audit.length > 0 && live.privileges.length > 0);
     const total = await eventCount(db);
     const result = await rebuildProjections(db, { pageSize: 7 });
     assert.equal(result.events, total);
     assert.equal(result.skipped, 0);
     assert.equal(result.grants, live.grants.length);
     assert.equal(result.auditLog, live.audit.length);
+    assert.equal(result.privileges, live.privileges.length);
     assert.deepEqual(await snapshot(db), live);
 
     // only: grants -> audit_log is left alone
@@ -226,6 +266,12 @@ describe('event store on Postgres', () => {
     assert.deepEqual(after.grants, live.grants);
     assert.equal(after.audit.length, live.audit.length - 1);
     await rebuildProjections(db, { only: ['audit_log'] });
+    assert.deepEqual(await snapshot(db), live);
+
+    // only: privileges
+    await db.delete(privileges);
+    const priv = await rebuildProjections(db, { only: ['privileges'] });
+    assert.deepEqual(priv.projections, ['privileges']);
     assert.deepEqual(await snapshot(db), live);
   });
 });

@@ -2,7 +2,7 @@ import { AuditEventSchema, type AuditEvent } from '@dbroker/bus';
 import { asc, count, gt, sql } from 'drizzle-orm';
 import type { Database } from './db';
 import { applyEvent, applyEvents, PROJECTIONS, type ProjectionName } from './projections';
-import { auditLog, events, grants } from './schema';
+import { auditLog, events, grants, privileges } from './schema';
 
 /** The `events` row of an event. Pure. */
 export function eventRow(event: AuditEvent): typeof events.$inferInsert {
@@ -64,9 +64,10 @@ export interface RebuildResult {
   skipped: number;
   grants: number;
   auditLog: number;
+  privileges: number;
 }
 
-const tableOf = { grants, audit_log: auditLog } as const;
+const tableOf = { grants, audit_log: auditLog, privileges } as const;
 
 /**
  * Empties the projection tables and replays `events` in `seq` order, all in one transaction: readers see
@@ -97,6 +98,13 @@ export async function rebuildProjections(db: Database, opts: RebuildOptions = {}
       last = tail.seq;
     }
     const countOf = async (p: ProjectionName) => (only.has(p) ? ((await tx.select({ n: count() }).from(tableOf[p]))[0]?.n ?? 0) : 0);
-    return { projections: [...only], events: replayed, skipped, grants: await countOf('grants'), auditLog: await countOf('audit_log') };
+    return {
+      projections: [...only],
+      events: replayed,
+      skipped,
+      grants: await countOf('grants'),
+      auditLog: await countOf('audit_log'),
+      privileges: await countOf('privileges'),
+    };
   });
 }

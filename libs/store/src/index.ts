@@ -1,7 +1,7 @@
 export { createDatabase, withSession, DEFAULT_POOL_MAX } from './db';
 export type { Database, DatabaseHandle, DatabaseKind, CreateDatabaseOptions, Executor, Transaction, Schema } from './db';
-export { events, grants, auditLog, AUDIT_OUTCOMES } from './schema';
-export type { EventRow, GrantRow, AuditRow, NewAuditRow, AuditOutcome } from './schema';
+export { events, grants, auditLog, privileges, AUDIT_OUTCOMES } from './schema';
+export type { EventRow, GrantRow, AuditRow, NewAuditRow, AuditOutcome, PrivilegeRow, NewPrivilegeRow } from './schema';
 export { pubsubNodes, pubsubNodeEvents, pubsubItems, PUBSUB_EVENT_KINDS } from './schema';
 export type { PubsubNodeRow, PubsubNodeEventRow, NewPubsubNodeEventRow, PubsubItemRow, PubsubEventKind } from './schema';
 export { MIGRATIONS_DIR } from './paths';
@@ -11,6 +11,6 @@ export { appendEvent, appendEvents, rebuildProjections, eventRow } from './event
 export type { RebuildOptions, RebuildResult } from './event-store';
 export { applyEvent, applyEvents, projectionOf, grantRows, auditRowOf, rejectedRequestId, PROJECTIONS } from './projections';
 export type { ProjectionName } from './projections';
-export { getAuditRow, listAudit, listGrants, MAX_AUDIT_LIMIT } from './queries';
-export type { ListAuditOptions, ListGrantsOptions } from './queries';
+export { getAuditRow, listAudit, listGrants, listPrivileges, MAX_AUDIT_LIMIT } from './queries';
+export type { ListAuditOptions, ListGrantsOptions, ListPrivilegesOptions } from './queries';
 export { sqlState, isPermanentDbError } from './errors';

@@ -2,16 +2,16 @@ import type { AuditEvent } from '@dbroker/bus';
 import { and, eq, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { Executor } from './db';
-import { auditLog, grants, type NewAuditRow } from './schema';
+import { auditLog, grants, privileges, type NewAuditRow, type NewPrivilegeRow } from './schema';
 
-export type ProjectionName = 'grants' | 'audit_log';
-export const PROJECTIONS: readonly ProjectionName[] = ['grants', 'audit_log'];
+export type ProjectionName = 'grants' | 'audit_log' | 'privileges';
+export const PROJECTIONS: readonly ProjectionName[] = ['grants', 'audit_log', 'privileges'];
 const ALL: ReadonlySet<ProjectionName> = new Set(PROJECTIONS);
 
 type EventOf<T extends AuditEvent['type']> = Extract<AuditEvent, { type: T }>;
 type GrantInsert = typeof grants.$inferInsert;
 
-/** Which projection an event type feeds (`advertisement.rejected` only lives in `events`). Pure. */
+/** Which projection an event type feeds (`advertisement.rejected`, `privilege.refused` only live in `events`). Pure. */
 export function projectionOf(type: AuditEvent['type']): ProjectionName | null {
   switch (type) {
     case 'grant.advertised':
@@ -20,9 +20,24 @@ export function projectionOf(type: AuditEvent['type']): ProjectionName | null {
     case 'request.answered':
     case 'request.rejected':
       return 'audit_log';
+    case 'privilege.advertised':
+      return 'privileges';
     case 'advertisement.rejected':
+    case 'privilege.refused':
       return null;
   }
+}
+
+/** The `privileges` row of an advertisement. Pure. */
+export function privilegeRow(e: EventOf<'privilege.advertised'>): NewPrivilegeRow {
+  return {
+    server: e.server,
+    component: e.component,
+    version: e.version,
+    perms: { roster: e.perms.roster, message: e.perms.message, presence: e.perms.presence, iq: e.perms.iq.map((p) => ({ namespace: p.namespace, type: p.type })) },
+    advertisedAt: new Date(e.at),
+    eventId: e.id,
+  };
 }
 
 /** Grant rows of one advertisement; a namespace listed twice keeps its last entry. Pure. */
@@ -148,6 +163,25 @@ const grantUpdate = {
   eventId: excluded(grants.eventId),
 };
 
+const privilegeUpdate = {
+  version: excluded(privileges.version),
+  perms: excluded(privileges.perms),
+  advertisedAt: excluded(privileges.advertisedAt),
+  eventId: excluded(privileges.eventId),
+};
+
+/** Upsert keyed by (server, component); an advertisement older than the stored one (a late redelivery) changes nothing. */
+async function projectPrivileges(tx: Executor, e: EventOf<'privilege.advertised'>): Promise<void> {
+  await tx
+    .insert(privileges)
+    .values(privilegeRow(e))
+    .onConflictDoUpdate({
+      target: [privileges.server, privileges.component],
+      set: privilegeUpdate,
+      setWhere: sql`${excluded(privileges.advertisedAt)} >= ${privileges.advertisedAt}`,
+    });
+}
+
 async function projectGrants(tx: Executor, e: EventOf<'grant.advertised'>): Promise<void> {
   if (e.replace) await tx.delete(grants).where(and(eq(grants.server, e.server), eq(grants.component, e.component)));
   const rows = grantRows(e);
@@ -176,7 +210,10 @@ export async function applyEvent(tx: Executor, event: AuditEvent, only: Readonly
         .values(auditRowOf(event))
         .onConflictDoUpdate({ target: auditLog.requestId, set: auditUpdates[event.type] });
       return;
+    case 'privilege.advertised':
+      return await projectPrivileges(tx, event);
     case 'advertisement.rejected':
+    case 'privilege.refused':
       return;
   }
 }

@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, like, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from './db';
-import { auditLog, grants, type AuditRow, type GrantRow } from './schema';
+import { auditLog, grants, privileges, type AuditRow, type GrantRow, type PrivilegeRow } from './schema';
 
 export const MAX_AUDIT_LIMIT = 1000;
 
@@ -53,4 +53,20 @@ export async function listGrants(db: Executor, opts: ListGrantsOptions = {}): Pr
     .from(grants)
     .where(filters.length ? and(...filters) : undefined)
     .orderBy(asc(grants.server), asc(grants.component), asc(grants.namespace));
+}
+
+export interface ListPrivilegesOptions {
+  server?: string | undefined;
+  component?: string | undefined;
+}
+
+export async function listPrivileges(db: Executor, opts: ListPrivilegesOptions = {}): Promise<PrivilegeRow[]> {
+  const filters: SQL[] = [];
+  if (opts.server) filters.push(eq(privileges.server, opts.server));
+  if (opts.component) filters.push(eq(privileges.component, opts.component));
+  return await db
+    .select()
+    .from(privileges)
+    .where(filters.length ? and(...filters) : undefined)
+    .orderBy(asc(privileges.server), asc(privileges.component));
 }

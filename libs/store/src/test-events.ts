@@ -59,3 +59,22 @@ export const adRejected = (o: Overrides<'advertisement.rejected'> = {}): Of<'adv
   reason: 'untrusted-sender',
   ...o,
 });
+
+export const privAdvertised = (o: Overrides<'privilege.advertised'> = {}): Of<'privilege.advertised'> => ({
+  ...base(),
+  type: 'privilege.advertised',
+  version: 'urn:xmpp:privilege:2',
+  perms: { roster: 'get', message: 'outgoing', presence: 'roster', iq: [] },
+  ...o,
+});
+
+export const privRefused = (o: Overrides<'privilege.refused'> = {}): Of<'privilege.refused'> => ({
+  ...base(),
+  type: 'privilege.refused',
+  reason: 'from is a full JID',
+  error: 'not-allowed',
+  from: 'alice@example.org/phone',
+  to: 'bob@example.org',
+  worker: 'mam-1',
+  ...o,
+});

@@ -1,5 +1,6 @@
 import type { Tracer } from '@opentelemetry/api';
-import { connectBus, createEventPublisher, ensureEventsStream, requestFeatures, type Bus } from '@dbroker/bus';
+import type { Subscription } from '@nats-io/transport-node';
+import { connectBus, createEventPublisher, encodeEnvelope, ensureEventsStream, outboundSubject, requestFeatures, type Bus } from '@dbroker/bus';
 import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
 import type { IngressConfig } from './config';
 import { createDispatcher } from './dispatcher';
@@ -7,6 +8,8 @@ import { createDiscoResponder } from './disco-responder';
 import { createNatsForwarder } from './forwarder';
 import { GrantTable } from './grants';
 import { createIngressMetrics } from './metrics';
+import { createOutboundHandler } from './outbound';
+import { PrivilegeState } from './privileges';
 import { createRequestHandler } from './request-handler';
 import { createXmppLink } from './xmpp-link';
 
@@ -22,9 +25,15 @@ export interface IngressDeps {
 
 export interface Ingress {
   grants: GrantTable;
+  /** XEP-0356 permissions advertised on the current stream. */
+  privileges: PrivilegeState;
+  /** Subject this ingress takes outbound stanzas on (subscribed only while the XMPP link is online). */
+  outboundSubject: string;
   isReady(): boolean;
   stop(): Promise<void>;
 }
+
+const OUTBOUND_DRAIN_MS = 1000;
 
 /** Starts the ingress: NATS and the events stream first, the XMPP link last (nothing is routed before its backends). */
 export async function startIngress(config: IngressConfig, deps: IngressDeps): Promise<Ingress> {
@@ -42,6 +51,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     onDropped: (n) => metrics.droppedEvents.inc(n),
   });
   const grants = new GrantTable();
+  const privileges = new PrivilegeState();
   const link = createXmppLink({
     service: config.XMPP_SERVICE,
     domain: config.XMPP_DOMAIN,
@@ -62,6 +72,16 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     fetchFeatures: (subject) => requestFeatures(bus.nc, subject, config.FEATURES_TIMEOUT_MS),
   });
   const forwarder = createNatsForwarder(bus.nc, bus.isConnected);
+  const outbound = createOutboundHandler({
+    serverDomain: config.XMPP_SERVER,
+    componentDomain: config.XMPP_DOMAIN,
+    maxStanzaBytes: config.MAX_STANZA_BYTES,
+    privileges,
+    link,
+    events,
+    logger,
+    metrics,
+  });
   let dispatcher: ReturnType<typeof createDispatcher>;
   const handleForwarded = createRequestHandler({
     serverDomain: config.XMPP_SERVER,
@@ -78,15 +98,77 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     metrics,
     onBroken: (outer, reason, condition) => dispatcher.onBroken(outer, reason, condition),
   });
-  dispatcher = createDispatcher({ serverDomain: config.XMPP_SERVER, componentDomain: config.XMPP_DOMAIN, grants, send, handleForwarded, disco, events, logger, metrics });
+  dispatcher = createDispatcher({
+    serverDomain: config.XMPP_SERVER,
+    componentDomain: config.XMPP_DOMAIN,
+    grants,
+    privileges,
+    send,
+    onMessageError: (msg) => outbound.onServerError(msg),
+    handleForwarded,
+    disco,
+    events,
+    logger,
+    metrics,
+  });
+
+  // Outbound stanzas from workers (XEP-0356 privileged messages). A plain subscription, not a queue
+  // group: the server accepts one connection per component, so exactly one ingress holds the link, and
+  // only that one may take the subject. Hence subscribe on `online` and drain on `offline`: a standby
+  // ingress (or this one while it reconnects) is not subscribed, and workers get `no responders`
+  // (`offline`) at once. Requests are handled in arrival order, each written before the next is read.
+  const outSubject = outboundSubject(config.SUBJECT_PREFIX, config.XMPP_SERVER);
+  let outboundSub: Subscription | null = null;
+  const subscribeOutbound = () => {
+    if (outboundSub) return;
+    try {
+      outboundSub = bus.nc.subscribe(outSubject, {
+        callback: (err, msg) => {
+          if (err) return logger.warn({ err, subject: outSubject }, 'outbound subscription error');
+          void outbound.handle(msg.data).then((ack) => {
+            if (msg.reply) msg.respond(encodeEnvelope(ack));
+          });
+        },
+      });
+      logger.info({ subject: outSubject }, 'taking outbound stanzas');
+    } catch (err) {
+      logger.error({ err, subject: outSubject }, 'cannot subscribe to outbound stanzas');
+    }
+  };
+  const unsubscribeOutbound = async () => {
+    const sub = outboundSub;
+    outboundSub = null;
+    if (!sub || sub.isClosed()) return;
+    // drain, not unsubscribe: requests already delivered to us are still answered (refused as offline).
+    // Bounded: with NATS down the drain's flush would wait for a reconnect.
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      sub.drain().then(() => true, () => false),
+      new Promise<boolean>((r) => { timer = setTimeout(() => r(false), OUTBOUND_DRAIN_MS); }),
+    ]);
+    clearTimeout(timer);
+    if (!drained && !sub.isClosed()) {
+      try {
+        sub.unsubscribe();
+      } catch {
+        // connection already closed: nothing is delivered any more
+      }
+    }
+  };
 
   link.events.on('stanza', (el) => dispatcher.dispatch(el));
-  link.events.on('online', () => metrics.xmppOnline.set(1));
+  link.events.on('online', () => {
+    metrics.xmppOnline.set(1);
+    subscribeOutbound();
+  });
   link.events.on('offline', () => {
-    // Grants belong to a stream: the server advertises them again on the next one (Prosody may send them
-    // in the same TCP segment as the handshake answer, before xmpp.js reports `online`).
+    // Grants and privileges belong to a stream: the server advertises them again on the next one (Prosody
+    // may send them in the same TCP segment as the handshake answer, before xmpp.js reports `online`).
     grants.clear();
+    privileges.clear();
+    outbound.resetStream();
     metrics.xmppOnline.set(0);
+    void unsubscribeOutbound();
   });
   link.start();
 
@@ -96,8 +178,11 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
 
   return {
     grants,
+    privileges,
+    outboundSubject: outSubject,
     isReady,
     async stop() {
+      await unsubscribeOutbound();
       await link.stop();
       forwarder.close();
       await events.stop(5000);

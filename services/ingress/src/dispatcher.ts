@@ -7,6 +7,8 @@ import {
   buildIqError,
   buildIqResult,
   parseGrantAdvertisement,
+  parsePrivilegeAdvertisement,
+  privilegeVersionOf,
   wrapBrokenRequestError,
   type DelegationVersion,
   type StanzaErrorCondition,
@@ -14,6 +16,7 @@ import {
 import type { EventPublisher } from '@dbroker/bus';
 import type { GrantTable } from './grants';
 import type { IngressMetrics } from './metrics';
+import { messagePermissionHint, type PrivilegeState } from './privileges';
 import type { LinkLogger } from './xmpp-link';
 import type { createDiscoResponder } from './disco-responder';
 
@@ -21,7 +24,10 @@ export interface DispatcherDeps {
   serverDomain: string;
   componentDomain: string;
   grants: GrantTable;
+  privileges: PrivilegeState;
   send: (el: Element) => void;
+  /** A `<message type='error'>`: true when the outbound path recognised it as an answer to one of its messages. */
+  onMessageError?: (msg: Element) => boolean;
   handleForwarded: (outer: Element) => void;
   disco: ReturnType<typeof createDiscoResponder>;
   events: EventPublisher;
@@ -60,6 +66,27 @@ export function createDispatcher(deps: DispatcherDeps) {
     deps.disco.invalidate();
     logger.info({ version, replace, grants: grants.map((g) => g.namespace) }, 'delegation granted');
     events.emit({ type: 'grant.advertised', version, replace, grants: grants.map((g) => ({ namespace: g.namespace, attributes: g.attributes })) });
+  };
+
+  const onPrivilegeAdvertisement = (msg: Element) => {
+    const parsed = parsePrivilegeAdvertisement(msg, ctx);
+    if (!parsed.ok) {
+      logger.warn({ from: msg.attrs.from, reason: parsed.reason }, 'privilege advertisement rejected');
+      metrics.rejectedStanzas.inc({ reason: 'privilege-advertisement' });
+      events.emit({ type: 'advertisement.rejected', from: msg.attrs.from ?? '', reason: parsed.reason });
+      return;
+    }
+    const { version, perms } = parsed.value;
+    // Both servers advertise the complete set at once (Prosody only what is granted, ejabberd everything).
+    deps.privileges.apply(parsed.value);
+    logger.info({ version, perms }, 'privileges advertised');
+    if (perms.message !== 'outgoing') {
+      logger.warn(
+        { version, message: perms.message, hint: messagePermissionHint(deps.serverDomain, deps.componentDomain) },
+        'no outgoing message privilege: workers cannot send messages on behalf of users (PEP notifications, MAM results)',
+      );
+    }
+    events.emit({ type: 'privilege.advertised', version, perms });
   };
 
   const onBroken = (outer: Element, reason: string, condition: StanzaErrorCondition) => {
@@ -101,13 +128,14 @@ export function createDispatcher(deps: DispatcherDeps) {
   };
 
   const onMessage = (msg: Element) => {
-    if (delegationChild(msg)) return onAdvertisement(msg);
-    const priv = msg.getChildElements().find((c) => c.name === 'privilege');
-    if (priv) {
-      logger.info({ from: msg.attrs.from, ns: priv.attrs.xmlns, perms: priv.getChildren('perm').map((p) => p.attrs) }, 'privileges advertised');
+    if (msg.attrs.type === 'error') {
+      if (deps.onMessageError?.(msg)) return;
+      logger.debug({ from: msg.attrs.from, id: msg.attrs.id }, 'ignoring error message');
       return;
     }
-    if (msg.attrs.type !== 'error') logger.debug({ from: msg.attrs.from }, 'ignoring message');
+    if (delegationChild(msg)) return onAdvertisement(msg);
+    if (privilegeVersionOf(msg)) return onPrivilegeAdvertisement(msg);
+    logger.debug({ from: msg.attrs.from }, 'ignoring message');
   };
 
   return {

@@ -9,6 +9,7 @@ export interface IngressMetrics {
   xmppOnline: Gauge;
   droppedOutbound: Counter;
   droppedEvents: Counter;
+  privilegedMessages: Counter<'outcome'>;
 }
 
 export function createIngressMetrics(m: Metrics): IngressMetrics {
@@ -20,5 +21,10 @@ export function createIngressMetrics(m: Metrics): IngressMetrics {
     xmppOnline: m.gauge('dbroker_ingress_xmpp_online', '1 while the component stream is authenticated', []),
     droppedOutbound: m.counter('dbroker_ingress_outbound_dropped_total', 'Stanzas dropped because the outbound queue was full', []),
     droppedEvents: m.counter('dbroker_ingress_audit_events_dropped_total', 'Audit events dropped because the buffer was full', []),
+    privilegedMessages: m.counter(
+      'dbroker_ingress_privileged_messages_total',
+      'XEP-0356 messages asked by workers, by outcome: sent, forbidden, not-allowed, no-permission, offline, bad-request, or server-error (refused by the server after sending)',
+      ['outcome'],
+    ),
   };
 }

@@ -26,12 +26,23 @@ export interface XmppLinkOptions {
 
 export type LinkStatus = 'offline' | 'connecting' | 'online' | 'stopped';
 
+/** `XmppLink.write` on a link that is not online, or a write the socket refused. */
+export class LinkOfflineError extends Error {
+  override readonly name = 'LinkOfflineError';
+  readonly code = 'link-offline';
+}
+
 export interface XmppLink {
   /** Emits `stanza` (Element), `online`, `offline`. */
   readonly events: EventEmitter;
   status(): LinkStatus;
   /** Sends now, or queues while offline (bounded). */
   send(el: Element): void;
+  /**
+   * Writes now, in order after everything sent before it, and resolves once the socket has taken the
+   * bytes; rejects with LinkOfflineError when the link is not online (never queues) or the write fails.
+   */
+  write(el: Element): Promise<void>;
   start(): void;
   stop(): Promise<void>;
 }
@@ -168,6 +179,14 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
         logger.error({ max: opts.outboundQueueMax }, 'outbound queue full: oldest stanza dropped');
       }
       if (opts.outboundQueueMax > 0) queue.push(el);
+    },
+    write(el) {
+      if (status !== 'online' || !entity) return Promise.reject(new LinkOfflineError(`xmpp link is ${status}`));
+      // Connection#send serializes and hands the string to the socket synchronously, so the order of
+      // write() and send() calls is the order on the wire; it resolves in the socket's write callback.
+      return entity.send(el).catch((err: unknown) => {
+        throw new LinkOfflineError(`xmpp write failed: ${(err as Error).message}`, { cause: err });
+      });
     },
     start() {
       if (status === 'offline' && !entity) connectOnce();

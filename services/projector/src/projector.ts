@@ -14,7 +14,7 @@ import { ensureEventsStream, type BusLogger } from '@dbroker/bus';
 import { appendEvent, appendEvents, isPermanentDbError, type Database } from '@dbroker/store';
 import type { AuditEvent } from '@dbroker/bus';
 import type { ProjectorConfig } from './config';
-import { decodeAuditEvent } from './decode';
+import { decodeAuditMessage } from './decode';
 
 /** What became of one stream message. */
 export type MessageOutcome =
@@ -141,23 +141,38 @@ export function createProjector({ nc, db, config, logger, onOutcome }: Projector
 
   async function project(m: JsMsg): Promise<MessageOutcome> {
     lag.pending = m.info.pending;
-    const decoded = decodeAuditEvent(m.data);
+    const decoded = decodeAuditMessage(m.data);
     if (!decoded.ok) {
       logger.warn({ subject: m.subject, streamSeq: m.seq, reason: decoded.reason }, 'invalid audit event dropped');
       m.ack();
       return 'invalid';
     }
-    const event = decoded.event;
+    for (const reason of decoded.invalid) logger.warn({ subject: m.subject, streamSeq: m.seq, reason }, 'invalid audit event in a batch dropped');
+    const { events } = decoded;
     try {
-      const isNew = await appendEvent(db, event);
+      const fresh = await appendEvents(db, events);
       m.ack();
       lag.failing = false;
       lag.consecutiveFailures = 0;
       lag.lastProjectedAt = new Date().toISOString();
-      return isNew ? 'projected' : 'duplicate';
+      return fresh.some(Boolean) ? 'projected' : 'duplicate';
     } catch (err) {
       if (isPermanentDbError(err)) {
-        logger.error({ err, eventId: event.id, type: event.type, streamSeq: m.seq }, 'database refuses this event; dropped from the stream');
+        if (events.length > 1) {
+          // Find the event the database refuses: store the others one by one.
+          let any = false;
+          for (const e of events) {
+            try {
+              any = (await appendEvent(db, e)) || any;
+            } catch (oneErr) {
+              if (!isPermanentDbError(oneErr)) throw oneErr;
+              logger.error({ err: oneErr, eventId: e.id, type: e.type, streamSeq: m.seq }, 'database refuses this event; dropped');
+            }
+          }
+          m.ack();
+          return any ? 'projected' : 'failed';
+        }
+        logger.error({ err, eventId: events[0]!.id, type: events[0]!.type, streamSeq: m.seq }, 'database refuses this event; dropped from the stream');
         m.term(); // no reason text: nats-server < 2.10.4 ignores '+TERM <reason>'
         return 'failed';
       }
@@ -165,7 +180,7 @@ export function createProjector({ nc, db, config, logger, onOutcome }: Projector
       lag.consecutiveFailures++;
       lag.lastError = err instanceof Error ? err.message : String(err);
       const log = lag.consecutiveFailures === 1 || lag.consecutiveFailures % 50 === 0 ? logger.error : logger.warn;
-      log.call(logger, { err, eventId: event.id, streamSeq: m.seq, deliveries: m.info.deliveryCount, retryDelayMs, consecutiveFailures: lag.consecutiveFailures }, 'cannot store audit event; will retry');
+      log.call(logger, { err, eventId: events[0]!.id, events: events.length, streamSeq: m.seq, deliveries: m.info.deliveryCount, retryDelayMs, consecutiveFailures: lag.consecutiveFailures }, 'cannot store audit event; will retry');
       m.nak(retryDelayMs);
       return 'retried';
     }
@@ -178,24 +193,28 @@ export function createProjector({ nc, db, config, logger, onOutcome }: Projector
    */
   async function projectBatch(batch: JsMsg[]): Promise<MessageOutcome[]> {
     if (batch.length === 1) return [await project(batch[0]!)];
-    const valid: Array<{ m: JsMsg; event: AuditEvent }> = [];
+    const valid: Array<{ m: JsMsg; events: AuditEvent[] }> = [];
     const outcomes = new Map<JsMsg, MessageOutcome>();
     for (const m of batch) {
       lag.pending = m.info.pending;
-      const decoded = decodeAuditEvent(m.data);
-      if (decoded.ok) valid.push({ m, event: decoded.event });
-      else {
+      const decoded = decodeAuditMessage(m.data);
+      if (decoded.ok) {
+        for (const reason of decoded.invalid) logger.warn({ subject: m.subject, streamSeq: m.seq, reason }, 'invalid audit event in a batch dropped');
+        valid.push({ m, events: decoded.events });
+      } else {
         logger.warn({ subject: m.subject, streamSeq: m.seq, reason: decoded.reason }, 'invalid audit event dropped');
         m.ack();
         outcomes.set(m, 'invalid');
       }
     }
     try {
-      const fresh = await appendEvents(db, valid.map((v) => v.event));
-      valid.forEach((v, i) => {
+      const fresh = await appendEvents(db, valid.flatMap((v) => v.events));
+      let i = 0;
+      for (const v of valid) {
+        const mine = fresh.slice(i, (i += v.events.length));
         v.m.ack();
-        outcomes.set(v.m, fresh[i] ? 'projected' : 'duplicate');
-      });
+        outcomes.set(v.m, mine.some(Boolean) ? 'projected' : 'duplicate');
+      }
       lag.failing = false;
       lag.consecutiveFailures = 0;
       lag.lastProjectedAt = new Date().toISOString();
@@ -207,7 +226,7 @@ export function createProjector({ nc, db, config, logger, onOutcome }: Projector
         lag.consecutiveFailures++;
         lag.lastError = err instanceof Error ? err.message : String(err);
         const log = lag.consecutiveFailures === 1 || lag.consecutiveFailures % 50 === 0 ? logger.error : logger.warn;
-        log.call(logger, { err, events: valid.length, retryDelayMs, consecutiveFailures: lag.consecutiveFailures }, 'cannot store audit events; will retry');
+        log.call(logger, { err, messages: valid.length, retryDelayMs, consecutiveFailures: lag.consecutiveFailures }, 'cannot store audit events; will retry');
         for (const v of valid) {
           v.m.nak(retryDelayMs);
           outcomes.set(v.m, 'retried');

@@ -44,6 +44,8 @@ export const pubsubNodeEvents = pgTable(
   },
   (t) => [
     index('pubsub_node_events_node_seq_idx').on(t.nodeId, t.seq),
+    // MAM time filters (`start`/`end`) and their counts: an index-only range per node (XEP-0313 §4.1.2)
+    index('pubsub_node_events_node_at_idx').on(t.nodeId, t.at, t.seq),
     uniqueIndex('pubsub_node_events_request_id_key').on(t.requestId).where(sql`${t.requestId} is not null`),
   ],
 );

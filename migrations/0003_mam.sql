@@ -1,0 +1,1 @@
+CREATE INDEX "pubsub_node_events_node_at_idx" ON "pubsub_node_events" USING btree ("node_id","at","seq");

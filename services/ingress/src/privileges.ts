@@ -1,0 +1,46 @@
+import type { PrivilegeAdvertisement, PrivilegePermissions, PrivilegeVersion } from '@dbroker/protocol';
+
+/**
+ * The XEP-0356 permissions the server granted on the current component stream. Like GrantTable it belongs
+ * to one stream: cleared when the link goes offline; the server advertises again after the next handshake
+ * (possibly before xmpp.js reports `online`). Both servers send their complete set in one message, so a
+ * new advertisement replaces the previous one.
+ */
+export class PrivilegeState {
+  private current: PrivilegeAdvertisement | null = null;
+
+  apply(adv: PrivilegeAdvertisement): void {
+    this.current = { version: adv.version, perms: { ...adv.perms, iq: adv.perms.iq.map((p) => ({ ...p })) } };
+  }
+
+  clear(): void {
+    this.current = null;
+  }
+
+  /** The last advertisement on this stream, or null when none came (mod_privilege absent, component not configured). */
+  get(): PrivilegeAdvertisement | null {
+    return this.current;
+  }
+
+  version(): PrivilegeVersion | null {
+    return this.current?.version ?? null;
+  }
+
+  perms(): PrivilegePermissions | null {
+    return this.current?.perms ?? null;
+  }
+
+  /** Whether messages may be sent on behalf of local users (`message='outgoing'`). */
+  canSendMessages(): boolean {
+    return this.current?.perms.message === 'outgoing';
+  }
+}
+
+/** What an operator has to configure for `message='outgoing'`, on either server. */
+export function messagePermissionHint(server: string, component: string): string {
+  return (
+    `grant the component the outgoing message privilege: Prosody: in VirtualHost "${server}" set ` +
+    `privileged_entities = { ["${component}"] = { message = "outgoing" } } and enable "privilege" globally and on the Component; ` +
+    `ejabberd: mod_privilege: {message: {outgoing: RULE}} with an access rule matching ${component}`
+  );
+}
