@@ -25,7 +25,6 @@ declare module '@xmpp/xml' {
     up(): Element;
     root(): Element;
     remove(el: Element | string, xmlns?: string): Element;
-    clone(): Element;
     toString(): string;
   }
   export class Parser {

@@ -1,4 +1,4 @@
-import xml, { type Element } from '@xmpp/xml';
+import type { Element } from '@xmpp/xml';
 import {
   DELEGATION_NS_1,
   DELEGATION_NS_2,
@@ -153,4 +153,3 @@ export function createDispatcher(deps: DispatcherDeps) {
   };
 }
 
-export { xml };
