@@ -19,7 +19,10 @@ function findTests(dir, out = []) {
   return out;
 }
 
-const all = ['libs', 'services', 'test'].flatMap((d) => findTests(join(root, d))).sort();
+// `--dir D` (repeatable) limits the run to the tests under D (Nx runs `test` per project this way).
+const dirs = process.argv.flatMap((a, i, arr) => (arr[i - 1] === '--dir' ? [a] : []));
+const roots = dirs.length ? dirs.map((d) => join(process.cwd(), d)) : ['libs', 'services', 'test'].map((d) => join(root, d));
+const all = roots.flatMap((d) => findTests(d)).sort();
 const isE2e = (f) => f.startsWith('test/e2e/') || f.startsWith('test/harness/');
 const unit = all.filter((f) => !isE2e(f));
 const e2e = all.filter(isE2e);
@@ -28,7 +31,7 @@ let passed = 0;
 let failed = 0;
 let ran = 0;
 
-if (only === 'all' && !args.has('--no-typecheck')) {
+if (only === 'all' && !args.has('--no-typecheck') && dirs.length === 0) {
   console.log('== typecheck (nx run-many -t typecheck)');
   const r = spawnSync('npx', ['nx', 'run-many', '-t', 'typecheck', '--outputStyle=static', '--skipNxCache'], { cwd: root, stdio: 'inherit' });
   if (r.status === 0) passed++;
