@@ -6,7 +6,7 @@
 //                     otlp-collector.ts#otlpEnv (when `otlpUrl` is given) or OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none
 //   ingress, all-in-one  XMPP_SERVICE=xmpp://127.0.0.1:<componentPort>, XMPP_DOMAIN=<componentJid>,
 //                     XMPP_SECRET, XMPP_SERVER=<prosody domain>, REQUEST_TIMEOUT_MS
-//   pep, all-in-one   WORKER_CONCURRENCY (only when `workerConcurrency` is given)
+//   pep, mam, all-in-one  WORKER_CONCURRENCY (only when `workerConcurrency` is given)
 // Entry points: services/<name>/src/main.ts, run as `node --import tsx <entry>` from the repo root, so
 // each PID is the service's node process itself. Ready = GET /readyz answers 200 on every service.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -24,7 +24,7 @@ import { createTempDatabase, type TempDatabase } from './postgres';
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export type StackMode = 'all-in-one' | 'separate';
-export type ServiceName = 'all-in-one' | 'ingress' | 'pep' | 'projector';
+export type ServiceName = 'all-in-one' | 'ingress' | 'pep' | 'mam' | 'projector';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 export const DEFAULT_READY_TIMEOUT_MS = 30_000;
@@ -137,7 +137,7 @@ async function tail(path: string, lines = LOG_TAIL_LINES): Promise<string> {
 
 export async function startBrokerStack(opts: BrokerStackOptions): Promise<BrokerStack> {
   const mode = opts.mode ?? 'all-in-one';
-  const names: ServiceName[] = mode === 'all-in-one' ? ['all-in-one'] : ['projector', 'pep', 'ingress'];
+  const names: ServiceName[] = mode === 'all-in-one' ? ['all-in-one'] : ['projector', 'pep', 'mam', 'ingress'];
   const ingress: ServiceName = mode === 'all-in-one' ? 'all-in-one' : 'ingress';
   const entryPoint = (name: ServiceName): string => opts.entryPoints?.[name] ?? defaultEntryPoint(name);
   const missing = names.filter((n) => !existsSync(entryPoint(n)));
@@ -268,15 +268,21 @@ export async function startBrokerStack(opts: BrokerStackOptions): Promise<Broker
         OTEL_SERVICE_NAME: `dbroker-${name}`,
         ...telemetry,
         ...(name === 'ingress' || name === 'all-in-one' ? xmppEnv : {}),
-        ...((name === 'pep' || name === 'all-in-one') && opts.workerConcurrency !== undefined ? { WORKER_CONCURRENCY: String(opts.workerConcurrency) } : {}),
+        ...((name === 'pep' || name === 'mam' || name === 'all-in-one') && opts.workerConcurrency !== undefined ? { WORKER_CONCURRENCY: String(opts.workerConcurrency) } : {}),
         ...opts.env,
         ...opts.serviceEnv?.[name],
       };
     }
     if (new Set(Object.values(httpPorts)).size !== names.length) throw new StackStartError('freePort returned a duplicate port', undefined, '');
 
-    for (const name of names) spawnService(name);
-    await waitReady(names, opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
+    // Backends first, the XMPP edge last (as main.ts orders its own start): Prosody asks the component for
+    // the workers' disco-nesting features once, when it first connects, and keeps the answer (mod_delegation
+    // never asks again while it runs), so the workers must answer on their features subjects by then.
+    const backends = names.filter((n) => n !== ingress);
+    for (const name of backends) spawnService(name);
+    await waitReady(backends, opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
+    spawnService(ingress);
+    await waitReady([ingress], opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
 
     return {
       mode, names, ingress, pids, httpPorts, env, natsUrl, databaseUrl, natsPid: nats?.pid, logDir,

@@ -41,7 +41,10 @@ test('sendPrivilegedMessage: ack passed through; no ingress, silence, garbage an
         assert.ok(d.ok);
         seen.push(d.value);
         if (d.value.requestId === 'silent') return;
-        if (d.value.requestId === 'garbage') return msg.respond('{"v":1}');
+        if (d.value.requestId === 'garbage') {
+          msg.respond('{"v":1}');
+          return;
+        }
         msg.respond(encodeEnvelope(d.value.worker === 'refuse-me' ? { v: 1, ok: false, error: 'no-permission', reason: 'message=none' } : { v: 1, ok: true }));
       },
     });

@@ -55,10 +55,6 @@ function harness(overrides: Partial<MamArchiveDeps> & { policy?: AccessPolicy; f
     findNode: async (service, node) => NODES.find((n) => n.service === service && n.node === node),
     mayRead: (node, actor) => decideNodeRead(node, actor, overrides.policy),
     log,
-    deliver: async (message, index) => {
-      if (overrides.failAt === index) throw new MamDeliveryError(overrides.failure ?? 'offline', 'test');
-      delivered.push(message);
-    },
     pageSize: { default: 10, max: 20 },
     ...overrides,
   });
@@ -66,7 +62,13 @@ function harness(overrides: Partial<MamArchiveDeps> & { policy?: AccessPolicy; f
     delivered.length = 0;
     const iq = xml('iq', { xmlns: 'jabber:client', type: opts.type ?? 'set', id: 'q1', from: opts.from ?? BOB, to: ALICE }, payload);
     // through text, as the worker gets it
-    return await handler(parseXml(iq.toString()), { requestId: 'req1' });
+    return await handler(parseXml(iq.toString()), {
+      requestId: 'req1',
+      deliver: async (message, index) => {
+        if (overrides.failAt === index) throw new MamDeliveryError(overrides.failure ?? 'offline', 'test');
+        delivered.push(message);
+      },
+    });
   };
   return h;
 }
@@ -283,12 +285,26 @@ describe('MAM on a node, in memory', () => {
     assert.doesNotMatch(r.toString(), /10\.0\.0\.7/);
   });
 
-  test('without exact counting, only a whole-set page carries <count/>', async () => {
-    const h = harness({ exactCount: false });
+  test('counting bounded by countMax: exact up to it, left out beyond; 0 never counts', async () => {
+    const capped = harness({ countMax: 20 });
+    let c = fin(await capped.handle(query('open', rsm({ max: '3', after: ID(LOG1[3]!) }))));
+    assert.equal(c.count, undefined, '27 entries: more than 20');
+    assert.equal(c.index, '4');
+    c = fin(await capped.handle(query('open', rsm({ max: '3', after: ID(LOG1[22]!) }))));
+    assert.equal(c.index, undefined, '23 entries before the page: more than 20');
+    c = fin(await capped.handle(query('open', rsm({ max: '3' }))));
+    assert.equal(c.index, '0', 'the first page needs no count for its index');
+    c = fin(await capped.handle(query('open', form({ 'after-id': ID(LOG1[9]!) }), rsm({ max: '3' }))));
+    assert.equal(c.count, 17);
+    const h = harness({ countMax: 0 });
     const f = fin(await h.handle(query('open', rsm({ max: '3', after: ID(LOG1[3]!) }))));
     assert.equal(f.count, undefined);
     assert.equal(f.index, undefined);
     assert.equal(h.counts, 0);
-    assert.equal(fin(await h.handle(query('open', rsm({ max: '100' })))).count, LOG1.length);
+    assert.equal(fin(await h.handle(query('open', rsm({ max: '3' })))).index, '0');
+    const small = fin(await h.handle(query('open', form({ 'after-id': ID(LOG1[9]!) }), rsm({ max: '20' }))));
+    assert.equal(small.complete, 'true');
+    assert.equal(small.count, LOG1.length - 10);
+    assert.equal(small.index, '0');
   });
 });

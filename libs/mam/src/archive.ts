@@ -39,20 +39,24 @@ export interface MamArchiveDeps {
   /** The read decision PEP item retrieval applies (`decideNodeRead` with the deployment's access policy). */
   mayRead(node: StoredNode, actor: string): Promise<NodeReadDecision>;
   log: NodeLogReader;
-  /**
-   * Sends one result `<message/>` to the requester. Resolves once it is written to the server, after
-   * everything delivered before it; throws `MamDeliveryError` when it cannot be.
-   */
-  deliver(message: Element, index: number): Promise<void>;
   pageSize: MamPageSize;
-  /** Count the result set for `<count/>` and `index` when the page alone does not tell it. Default true. */
-  exactCount?: boolean | undefined;
+  /**
+   * `<count/>` and `<first index/>` (XEP-0059 §2.6, optional in XEP-0313 §4.3.2) when the page alone does
+   * not tell them: counted exactly up to this many entries, left out beyond (so a page never scans more
+   * than this). 0: never counted; undefined: always, whatever the archive's size.
+   */
+  countMax?: number | undefined;
   logger?: MamLogger | undefined;
 }
 
 export interface MamIqContext {
   /** The delegated request's id (result message ids derive from it). */
   requestId: string;
+  /**
+   * Sends one result `<message/>` to the requester. Resolves once it is written to the server, after
+   * everything delivered before it; throws `MamDeliveryError` when it cannot be.
+   */
+  deliver(message: Element, index: number): Promise<void>;
 }
 
 const DELIVERY_ERRORS: Readonly<Record<MamDeliveryError['failure'], MamErrorName>> = {
@@ -87,7 +91,8 @@ export type MamIqHandler = (iq: Element, ctx: MamIqContext) => Promise<Element>;
  */
 export function createMamIqHandler(deps: MamArchiveDeps): MamIqHandler {
   checkPageSize(deps.pageSize);
-  const exactCount = deps.exactCount ?? true;
+  const { countMax } = deps;
+  if (countMax !== undefined && (!Number.isInteger(countMax) || countMax < 0)) throw new RangeError('countMax must be a non-negative integer');
 
   async function nodeFor(owner: string, node: string, requester: string): Promise<StoredNode> {
     const stored = await deps.findNode(owner, node);
@@ -157,13 +162,17 @@ export function createMamIqHandler(deps: MamArchiveDeps): MamIqHandler {
     const wholeSet = !page.more && rsm.after === undefined && (!backward || rsm.before === '');
     let count: number | undefined;
     let index: number | undefined;
+    // A forward page without a lower cursor starts the set: nothing precedes it.
+    const startsSet = !backward && rsm.after === undefined;
     if (wholeSet) {
       count = entries.length;
       index = 0;
-    } else if (exactCount) {
-      const counted = await deps.log.count(stored.id, set, page.entries[0]?.seq);
+    } else if (countMax !== 0) {
+      const counted = await deps.log.count(stored.id, set, { precedingSeq: startsSet ? undefined : page.entries[0]?.seq, max: countMax });
       count = counted.total;
-      index = first ? counted.preceding : undefined;
+      index = first === undefined ? undefined : startsSet ? 0 : counted.preceding;
+    } else if (startsSet && first) {
+      index = 0;
     }
 
     const deliverPayloads = stored.config.deliver_payloads;
@@ -179,7 +188,7 @@ export function createMamIqHandler(deps: MamArchiveDeps): MamIqHandler {
         entry,
         deliverPayloads,
       });
-      await deps.deliver(message, i);
+      await ctx.deliver(message, i);
     }
 
     const answer: RsmAnswer = {

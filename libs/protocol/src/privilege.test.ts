@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import xml from '@xmpp/xml';
 import type { Element } from '@xmpp/xml';
 import {
@@ -13,6 +14,7 @@ import {
 } from './privilege';
 import type { PrivilegeAdvertisement } from './privilege';
 import type { Result } from './result';
+import { parseJid } from './jid';
 import { parseXml } from './xml-parse';
 import { isElementNode } from './xml-util';
 
@@ -292,5 +294,61 @@ describe('buildPrivilegedMessage (XEP-0356 §4)', () => {
 
   it('refuses an unknown version', () => {
     assert.throws(() => buildPrivilegedMessage('urn:xmpp:privilege:3' as typeof PRIVILEGE_NS_2, XEP_CTX, inner()), TypeError);
+  });
+});
+
+describe('privileged messages (properties)', () => {
+  const RUNS = Number(process.env.FUZZ_RUNS ?? 600);
+  const part = fc.oneof(fc.constantFrom('alice', 'Bob', 'localhost', 'LOCALHOST', 'pubsub.localhost', 'evil.example', '', 'a/b', 'x@y'), fc.string({ maxLength: 8 }));
+  const jidish = fc.tuple(fc.option(part), part, fc.option(part)).map(([l, d, r]) => `${l === null ? '' : `${l}@`}${d}${r === null ? '' : `/${r}`}`);
+  const child = fc.oneof(
+    fc.constant(xml('body', {}, 'hi')),
+    fc.constant(xml('iq', { type: 'set', id: 'x' })),
+    fc.constant(xml('presence', {})),
+    fc.constant(xml('privilege', { xmlns: PRIVILEGE_NS_2 })),
+    fc.constant(xml('event', { xmlns: 'http://jabber.org/protocol/pubsub#event' }, xml('items', { node: 'n' }))),
+    fc.constant(xml('x', { 'xmlns:s': 'jabber:server' })),
+    fc.constantFrom(' ', '\n  '),
+    fc.string({ maxLength: 4 }),
+  );
+  const stanza = fc.record({
+    name: fc.constantFrom('message', 'message', 'message', 'message', 'iq', 'presence', 'c:message'),
+    from: fc.option(fc.oneof({ arbitrary: fc.constantFrom('alice@localhost', 'Alice@LocalHost.', 'alice@localhost/res', 'mallory@evil.example', 'localhost'), weight: 3 }, { arbitrary: jidish, weight: 1 }), { freq: 10 }),
+    to: fc.option(fc.oneof({ arbitrary: fc.constantFrom('bob@localhost/phone', 'romeo@montague.lit', 'localhost'), weight: 3 }, { arbitrary: jidish, weight: 1 }), { freq: 10 }),
+    type: fc.option(fc.constantFrom('chat', 'headline', 'normal', 'bogus', 'error'), { freq: 3 }),
+    children: fc.array(child, { maxLength: 2 }),
+  });
+
+  it('never throws; whatever it accepts is a jabber:client message from a bare user JID of the domain, to a JID', () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(stanza, (s) => {
+        const attrs: Record<string, string> = {};
+        if (s.name === 'c:message') attrs['xmlns:c'] = 'jabber:client';
+        if (s.from !== null) attrs.from = s.from;
+        if (s.to !== null) attrs.to = s.to;
+        if (s.type !== null) attrs.type = s.type;
+        const el = xml(s.name, attrs);
+        for (const c of s.children) {
+          if (typeof c === 'string') el.children.push(c);
+          else el.cnode(xml(c.name, { ...c.attrs }, ...c.getChildElements()));
+        }
+        const r = checkPrivilegedOutbound(el, { serverDomain: 'localhost' });
+        if (!r.ok) return;
+        accepted++;
+        const out = r.value;
+        assert.equal(out.name, 'message');
+        assert.equal(out.attrs.xmlns, 'jabber:client');
+        const from = parseJid(out.attrs.from!);
+        assert.ok(from && from.local !== undefined && from.resource === undefined && from.domain === 'localhost', out.attrs.from);
+        assert.ok(parseJid(out.attrs.to!));
+        assert.ok(out.children.every(isElementNode));
+        assert.ok(!out.getChildElements().some((c) => ['iq', 'presence', 'message', 'privilege'].includes(c.name)));
+        const wrapped = buildPrivilegedMessage(PRIVILEGE_NS_1, LOCAL_CTX, out).toString();
+        assert.equal(parseXml(wrapped).toString(), wrapped);
+      }),
+      { numRuns: RUNS },
+    );
+    assert.ok(accepted > 0, `the generator produced acceptable stanzas (${accepted} of ${RUNS})`);
   });
 });

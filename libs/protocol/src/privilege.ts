@@ -68,7 +68,12 @@ export interface PrivilegeContext {
 }
 
 /** No permission at all: what a component holds before (or without) an advertisement. */
-export const NO_PRIVILEGES: Readonly<PrivilegePermissions> = Object.freeze({ roster: 'none', message: 'none', presence: 'none', iq: [] as IqNamespacePermission[] });
+export const NO_PRIVILEGES: Readonly<PrivilegePermissions> = Object.freeze({
+  roster: 'none',
+  message: 'none',
+  presence: 'none',
+  iq: Object.freeze([]) as unknown as IqNamespacePermission[],
+});
 
 const SIMPLE_ACCESS = {
   roster: ROSTER_PERMISSIONS,

@@ -49,17 +49,24 @@ export interface NodeLogPage {
   more: boolean;
 }
 
+export interface NodeLogCountOptions {
+  /** Also count the matching entries with `seq` less than this. */
+  precedingSeq?: number | undefined;
+  /** Stop counting past this many (each count then costs at most `max` index entries). Default: count them all. */
+  max?: number | undefined;
+}
+
 export interface NodeLogCount {
-  /** Entries matching the filter. */
-  total: number;
-  /** Of those, the entries with `seq` less than the `precedingSeq` asked about (0 when none was). */
-  preceding: number;
+  /** Entries matching the filter; undefined when more than `max`. */
+  total: number | undefined;
+  /** Of those, the entries before `precedingSeq`: 0 when none was asked about, undefined when more than `max`. */
+  preceding: number | undefined;
 }
 
 export interface NodeLogReader {
   page(nodeId: number, query: NodeLogPageQuery): Promise<NodeLogPage>;
-  /** Counts the matching entries, and those of them before `precedingSeq`, in one pass. */
-  count(nodeId: number, filter: NodeLogFilter, precedingSeq?: number): Promise<NodeLogCount>;
+  /** Counts the matching entries, and those of them before `precedingSeq`, each up to `max`. */
+  count(nodeId: number, filter: NodeLogFilter, opts?: NodeLogCountOptions): Promise<NodeLogCount>;
   /** Which of `seqs` belong to this node's log. */
   existing(nodeId: number, seqs: readonly number[]): Promise<Set<number>>;
   /** The first and the last entry of the log; undefined when it is empty. */
@@ -110,9 +117,11 @@ export function createMemoryNodeLog(events: () => readonly StoredNodeEvent[]): N
       if (q.direction === 'forward') return { entries: all.slice(0, q.limit), more: all.length > q.limit };
       return { entries: q.limit === 0 ? [] : all.slice(-q.limit), more: all.length > q.limit };
     },
-    async count(nodeId, filter, precedingSeq) {
+    async count(nodeId, filter, opts = {}) {
       const all = select(nodeId, filter);
-      return { total: all.length, preceding: precedingSeq === undefined ? 0 : all.filter((e) => e.seq < precedingSeq).length };
+      const capped = (n: number) => (opts.max !== undefined && n > opts.max ? undefined : n);
+      const { precedingSeq } = opts;
+      return { total: capped(all.length), preceding: precedingSeq === undefined ? 0 : capped(all.filter((e) => e.seq < precedingSeq).length) };
     },
     async existing(nodeId, seqs) {
       const wanted = new Set(seqs);

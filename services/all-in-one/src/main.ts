@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { runService } from '@dbroker/runtime';
 import { loadIngressConfig, startIngress } from '@dbroker/ingress';
 import { loadPepConfig, startPepWorker } from '@dbroker/pep';
+import { loadMamConfig, startMamWorker } from '@dbroker/mam-worker';
 import { loadProjectorConfig, startProjector } from '@dbroker/projector';
 import { connectBus } from '@dbroker/bus';
 import { MIGRATIONS_DIR, createDatabase, runMigrations } from '@dbroker/store';
@@ -17,7 +18,7 @@ await runService({
   loadConfig: () => {
     const aio = loadAllInOneConfig();
     const env = { ...process.env, MIGRATE_ON_START: 'false' };
-    return { ...loadIngressConfig(env), aio, pep: loadPepConfig(env), projector: loadProjectorConfig(env), natsUrlSet: !!process.env.NATS_URL };
+    return { ...loadIngressConfig(env), aio, pep: loadPepConfig(env), mam: loadMamConfig(env), projector: loadProjectorConfig(env), natsUrlSet: !!process.env.NATS_URL };
   },
   start: async (config, ctx) => {
     const { logger } = ctx;
@@ -35,10 +36,12 @@ await runService({
     const shared = { ...ctx, bus, database };
     const projector = await startProjector({ ...config.projector, NATS_URL: natsUrl }, shared);
     const pep = await startPepWorker({ ...config.pep, NATS_URL: natsUrl }, shared);
+    const mam = await startMamWorker({ ...config.mam, NATS_URL: natsUrl }, shared);
     const ingress = await startIngress({ ...config, NATS_URL: natsUrl }, shared);
     return {
       async stop() {
         await ingress.stop();
+        await mam.stop();
         await pep.stop();
         await projector.stop();
         await bus.drain();

@@ -126,7 +126,12 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
         callback: (err, msg) => {
           if (err) return logger.warn({ err, subject: outSubject }, 'outbound subscription error');
           void outbound.handle(msg.data).then((ack) => {
-            if (msg.reply) msg.respond(encodeEnvelope(ack));
+            if (!msg.reply) return;
+            try {
+              msg.respond(encodeEnvelope(ack));
+            } catch (respondErr) {
+              logger.warn({ err: respondErr, subject: outSubject, ok: ack.ok }, 'outbound ack could not be sent');
+            }
           });
         },
       });

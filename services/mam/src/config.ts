@@ -1,0 +1,42 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { commonEnv, databaseUrl, int, natsUrl, parseEnv } from '@dbroker/config';
+
+/** Hard upper bound of a page: every result is one awaited message on the component link. */
+export const MAM_PAGE_LIMIT = 1000;
+
+export const MamEnvSchema = z
+  .object({
+    ...commonEnv,
+    HTTP_PORT: int(9467, 0, 65535),
+    NATS_URL: natsUrl.default('nats://127.0.0.1:4222'),
+    /** Postgres; unset = embedded PGlite (PGLITE_DATA_DIR, in memory when that is unset too). */
+    DATABASE_URL: databaseUrl.optional(),
+    PGLITE_DATA_DIR: z.string().optional(),
+    /** Requests one replica handles at once. */
+    WORKER_CONCURRENCY: int(32, 1, 4096),
+    /** Identity written to the audit log; defaults to host and pid. */
+    WORKER_ID: z.string().min(1).default(`mam@${hostname()}:${process.pid}`),
+    /** Queue group shared by every MAM replica (its own, so MAM scales apart from PEP). */
+    WORKER_QUEUE: z.string().regex(/^[A-Za-z0-9_-]+$/).default('mam'),
+    /** Results per page when the query has no RSM <max/>. */
+    MAM_DEFAULT_PAGE: int(50, 1, MAM_PAGE_LIMIT),
+    /** Most results per page whatever <max/> asks (XEP-0313 §4.3.1). */
+    MAM_MAX_PAGE: int(250, 1, MAM_PAGE_LIMIT),
+    /**
+     * RSM <count/> and <first index/> are counted exactly up to this many entries and left out beyond, so a
+     * page never scans more of the archive than this (an index-only range scan); 0 turns counting off.
+     */
+    MAM_COUNT_MAX: int(10_000, 0, 100_000_000),
+    /** How long one result message may wait for the ingress's ack (the request deadline bounds it too). */
+    MAM_ACK_TIMEOUT_MS: int(2_000, 50, 60_000),
+    /** Pool size of the Postgres connection pool. */
+    DATABASE_POOL_MAX: int(10, 1, 500),
+    /** Run migrations at start-up (under an advisory lock). */
+    MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  })
+  .refine((c) => c.MAM_DEFAULT_PAGE <= c.MAM_MAX_PAGE, { message: 'must not exceed MAM_MAX_PAGE', path: ['MAM_DEFAULT_PAGE'] });
+
+export type MamConfig = z.infer<typeof MamEnvSchema>;
+
+export const loadMamConfig = (env: Record<string, string | undefined> = process.env): MamConfig => parseEnv(MamEnvSchema, env, 'mam');

@@ -1,0 +1,105 @@
+import type { Element } from '@xmpp/xml';
+import { outboundSubject, type OutboundAck, type OutboundEnvelope, type OutboundError } from '@dbroker/bus';
+import { createMamIqHandler, MamDeliveryError, type MamDeliveryFailure, type MamLogger, type MamPageSize } from '@dbroker/mam';
+import { parseXml } from '@dbroker/protocol';
+import { createPgNodeLog, createPgPubsubStorage, decideNodeRead, type AccessPolicy } from '@dbroker/pubsub';
+import type { Database } from '@dbroker/store';
+
+/**
+ * The MAM worker's request handler: inner IQ text in, inner reply IQ text out, result messages out
+ * through the ingress (XEP-0356 privileged messages, one awaited ack each) before the reply. Pure wiring
+ * of `@dbroker/mam` onto Postgres (`createPgNodeLog`, the PEP node lookup, the PEP read decision) and the
+ * outbound subject; the worker runtime owns NATS requests, deadlines and spans.
+ */
+
+/** Sends one outbound envelope and resolves with the ingress's ack (`sendPrivilegedMessage` in production). */
+export type OutboundSender = (subject: string, env: OutboundEnvelope, timeoutMs: number) => Promise<OutboundAck>;
+
+export interface MamHandlerOptions {
+  db: Database;
+  logger: MamLogger;
+  outbound: OutboundSender;
+  subjectPrefix: string;
+  workerId: string;
+  pageSize: MamPageSize;
+  /** Bound of `<count/>`/`index` counting (see `MamArchiveDeps.countMax`). */
+  countMax?: number | undefined;
+  /** Who besides the owner reads presence/roster/whitelist nodes: the same policy as the PEP worker's. Default: nobody. */
+  access?: AccessPolicy | undefined;
+  /** Bound of each result's ack wait (the request deadline bounds it too). */
+  ackTimeoutMs: number;
+  /** Largest request stanza parsed, in UTF-8 bytes. */
+  maxStanzaBytes?: number | undefined;
+  /** Called once per result message acknowledged by the ingress. */
+  onDelivered?: (() => void) | undefined;
+}
+
+export interface MamWorkerRequest {
+  requestId: string;
+  /** Server domain that forwarded the request: results go out on its outbound subject. */
+  server: string;
+  /** The inner IQ (`jabber:client`, `from` = requester, `to` = archive owner's bare JID). */
+  stanza: string;
+  /** Epoch ms after which the ingress has answered the request already. */
+  deadline: number;
+}
+
+export type MamHandler = (req: MamWorkerRequest) => Promise<string>;
+
+/** The request stanza could not be read; the worker answers it with a failure. */
+export class MamRequestError extends Error {
+  override name = 'MamRequestError';
+}
+
+export const DEFAULT_MAX_STANZA_BYTES = 64 * 1024;
+/** Time kept for the reply to travel back before the ingress's deadline. */
+export const DEADLINE_MARGIN_MS = 50;
+
+/** How each outbound refusal reaches the requester (see `MAM_ERROR_TABLE` of `@dbroker/mam`). */
+const DELIVERY_FAILURES: Readonly<Record<OutboundError, MamDeliveryFailure>> = {
+  'no-permission': 'unavailable',
+  offline: 'offline',
+  forbidden: 'rejected',
+  'not-allowed': 'rejected',
+  'bad-request': 'rejected',
+};
+
+export function createMamHandler(opts: MamHandlerOptions): MamHandler {
+  const storage = createPgPubsubStorage(opts.db);
+  const handle = createMamIqHandler({
+    findNode: (service, node) => storage.getNode(service, node),
+    mayRead: (node, actor) => decideNodeRead(node, actor, opts.access),
+    log: createPgNodeLog(opts.db),
+    pageSize: opts.pageSize,
+    countMax: opts.countMax,
+    logger: opts.logger,
+  });
+  const maxStanzaBytes = opts.maxStanzaBytes ?? DEFAULT_MAX_STANZA_BYTES;
+  const { logger } = opts;
+
+  return async (req) => {
+    let iq: Element;
+    try {
+      iq = parseXml(req.stanza, { maxBytes: maxStanzaBytes });
+    } catch (err) {
+      logger.error({ err, requestId: req.requestId }, 'mam request stanza is not well-formed');
+      throw new MamRequestError('request stanza is not well-formed', { cause: err });
+    }
+    if (iq.name !== 'iq') throw new MamRequestError('request stanza is not an iq');
+
+    const subject = outboundSubject(opts.subjectPrefix, req.server);
+    const reply = await handle(iq, {
+      requestId: req.requestId,
+      deliver: async (message) => {
+        const remainingMs = req.deadline - Date.now() - DEADLINE_MARGIN_MS;
+        if (remainingMs <= 0) throw new MamDeliveryError('offline', 'the request deadline passed while delivering results');
+        // Awaited one by one: the ack means "written to the component link after everything before it",
+        // so the next result, and the IQ reply after the last, reach the server behind this one.
+        const ack = await opts.outbound(subject, { v: 1, kind: 'message', stanza: message.toString(), worker: opts.workerId, requestId: req.requestId }, Math.min(opts.ackTimeoutMs, remainingMs));
+        if (!ack.ok) throw new MamDeliveryError(DELIVERY_FAILURES[ack.error], `${ack.error}: ${ack.reason}`);
+        opts.onDelivered?.();
+      },
+    });
+    return reply.toString();
+  };
+}
