@@ -12,7 +12,9 @@
 //   SQL       the node-log page query alone, and the count alone;
 //   IQ        (unless --no-xmpp) the full round trip: bob's client -> Prosody -> mod_delegation -> ingress ->
 //             NATS -> mam worker -> Postgres -> N privileged result messages (each acknowledged) -> fin,
-//             timed at the client from sending the IQ to receiving its result (all messages before it).
+//             timed at the client from sending the IQ to receiving its result (all messages before it),
+//             with the mam worker's own mean time per request (its request-duration histogram: page query,
+//             building, and every result acknowledged by the ingress) to show where the time goes.
 //
 // Options (CLI flag, or env):
 //   --events N     BENCH_MAM_EVENTS   events in the bench node (default 100000)
@@ -20,6 +22,8 @@
 //   --reps R       BENCH_MAM_REPS     repetitions per page kind and level (default 30)
 //   --no-xmpp      BENCH_MAM_XMPP=0   skip the IQ round trips (no Prosody, NATS or services needed)
 //   --explain      BENCH_MAM_EXPLAIN=1 print the query plans of the middle page and of the count
+//   --prosody-nodelay BENCH_PROSODY_NODELAY=1 network_settings.nagle = false in Prosody (its c2s writes of
+//                  many small result messages otherwise wait on the client's delayed ACKs)
 //   --json         BENCH_JSON=1       also print the results as JSON
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
@@ -50,11 +54,11 @@ function boundedInt(name: string, raw: string | undefined, def: number, min: num
 }
 
 const { values } = parseArgs({
-  options: { events: { type: 'string' }, page: { type: 'string' }, reps: { type: 'string' }, 'no-xmpp': { type: 'boolean' }, explain: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  options: { events: { type: 'string' }, page: { type: 'string' }, reps: { type: 'string' }, 'no-xmpp': { type: 'boolean' }, explain: { type: 'boolean' }, 'prosody-nodelay': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   strict: true,
 });
 if (values.help) {
-  console.log('usage: npm run bench:mam -- [--events N] [--page P] [--reps R] [--no-xmpp] [--explain] [--json]');
+  console.log('usage: npm run bench:mam -- [--events N] [--page P] [--reps R] [--no-xmpp] [--explain] [--prosody-nodelay] [--json]');
   process.exit(0);
 }
 const env = process.env;
@@ -64,6 +68,7 @@ const opts = {
   reps: boundedInt('--reps', values.reps ?? env.BENCH_MAM_REPS, 30, 1, 10_000),
   xmpp: !(values['no-xmpp'] ?? env.BENCH_MAM_XMPP === '0'),
   explain: values.explain ?? env.BENCH_MAM_EXPLAIN === '1',
+  prosodyNoDelay: values['prosody-nodelay'] ?? env.BENCH_PROSODY_NODELAY === '1',
   json: values.json ?? env.BENCH_JSON === '1',
 };
 
@@ -231,7 +236,7 @@ async function main() {
 
     // ---- full IQ round trip through Prosody ------------------------------------------------------------
     if (opts.xmpp) {
-      prosody = await startProsody({ users: [{ user: 'alice', password: 'pw' }, { user: 'bob', password: 'pw' }], logLevel: 'warn' });
+      prosody = await startProsody({ users: [{ user: 'alice', password: 'pw' }, { user: 'bob', password: 'pw' }], logLevel: 'warn', nagle: !opts.prosodyNoDelay });
       stack = await startBrokerStack({ prosody, mode: 'separate', databaseUrl: temp.url, requestTimeoutMs: 10_000 });
       bob = await connectClient({ port: prosody.c2sPort, user: 'bob', password: 'pw' });
       const client = bob;
@@ -261,16 +266,24 @@ async function main() {
           await new Promise((r) => setTimeout(r, 200));
         }
       }
+      const workerTime = async () => {
+        const text = await (await fetch(`http://127.0.0.1:${stack!.httpPorts.mam}/metrics`)).text();
+        const pick = (what: string) => Number(new RegExp(`dbroker_worker_request_duration_seconds_${what}\\{[^}]*kind="mam",outcome="replied"\\} ([0-9.e+-]+)`).exec(text)?.[1] ?? 0);
+        return { sum: pick('sum'), count: pick('count') };
+      };
       for (const [i, kind] of kinds.entries()) {
         const ms: number[] = [];
         let messages = 0;
+        const w0 = await workerTime();
         for (let r = -2; r < opts.reps; r++) {
           const res = await roundTrip(kind);
           if (r >= 0) ms.push(res.ms);
           messages = res.messages;
         }
+        const w1 = await workerTime();
         rows[i]!.iq = stats(ms);
         rows[i]!.iqMessages = messages;
+        rows[i]!.workerMeanMs = ((w1.sum - w0.sum) / Math.max(1, w1.count - w0.count)) * 1000;
         console.error(`[bench] ${kind.name}: IQ round trip p50 ${stats(ms).p50.toFixed(2)} ms`);
       }
     }
@@ -278,12 +291,12 @@ async function main() {
     // ---- report ---------------------------------------------------------------------------------------------
     const f = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(2) : '-');
     const p = (s: unknown, k: 'p50' | 'p95') => f((s as { p50: number; p95: number } | undefined)?.[k]);
-    console.log(`\nMAM on one PEP node: ${opts.events} events in the node (+${opts.events} elsewhere), page of ${opts.page}, ${opts.reps} repetitions, times in ms`);
+    console.log(`\nMAM on one PEP node: ${opts.events} events in the node (+${opts.events} elsewhere), page of ${opts.page}, ${opts.reps} repetitions, times in ms${opts.xmpp ? `, Prosody nagle ${opts.prosodyNoDelay ? 'off' : 'on'}` : ''}`);
     console.log('handler: MAM_COUNT_MAX 10000 (default; <count/> given when the set is smaller) | full count: unbounded | no count: MAM_COUNT_MAX 0');
-    const header = ['page kind', 'results', 'count', 'handler p50', 'p95', 'full-count p50', 'no-count p50', 'SQL page p50', 'SQL full count p50', ...(opts.xmpp ? ['IQ p50', 'IQ p95'] : [])];
+    const header = ['page kind', 'results', 'count', 'handler p50', 'p95', 'full-count p50', 'no-count p50', 'SQL page p50', 'SQL full count p50', ...(opts.xmpp ? ['IQ p50', 'IQ p95', 'worker mean'] : [])];
     const table = rows.map((r) => [
       String(r.kind), String(r.results), String(r.count), p(r.handler, 'p50'), p(r.handler, 'p95'), p(r.handlerFullCount, 'p50'), p(r.handlerNoCount, 'p50'), p(r.sqlPage, 'p50'), p(r.sqlCount, 'p50'),
-      ...(opts.xmpp ? [p(r.iq, 'p50'), p(r.iq, 'p95')] : []),
+      ...(opts.xmpp ? [p(r.iq, 'p50'), p(r.iq, 'p95'), f(r.workerMeanMs)] : []),
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');

@@ -4,14 +4,14 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import xml from '@xmpp/xml';
+import xml, { type Element } from '@xmpp/xml';
 import { startProsody } from '../harness/prosody';
 import { connectClient, iq, closeAll } from '../harness/xmpp-client';
 import { freePort } from '../harness/ports';
 import { REPO_ROOT } from '../harness/stack';
 
 // The README's first command on a machine with nothing configured: `npm start` with only the XMPP
-// coordinates set. It must start its own nats-server, use embedded PGlite, serve PEP and stop cleanly.
+// coordinates set. It must start its own nats-server, use embedded PGlite, serve PEP and MAM and stop cleanly.
 test('npm start: all services in one process with embedded NATS and PGlite serve PEP and stop on SIGTERM', async () => {
   await using prosody = await startProsody({ users: [{ user: 'alice', password: 'pw' }] });
   const dataDir = await mkdtemp(join(tmpdir(), 'dbroker-aio-'));
@@ -52,8 +52,19 @@ test('npm start: all services in one process with embedded NATS and PGlite serve
       }
       const got = await iq(alice, xml('iq', { type: 'get', id: 'g1' }, xml('pubsub', { xmlns: PUBSUB }, xml('items', { node: 'urn:xmpp:aio' }))));
       assert.equal(got.getChild('pubsub', PUBSUB)!.getChild('items')!.getChild('item')!.getChildText('x'), 'hello');
+      // MAM on the same node (the MAM worker runs in the same process, on PGlite): one result message, then the fin
+      const MAM = 'urn:xmpp:mam:2';
+      const results: Element[] = [];
+      const onStanza = (el: Element) => void (el.name === 'message' && el.getChild('result', MAM) && results.push(el));
+      alice.on('stanza', onStanza);
+      const fin = await iq(alice, xml('iq', { type: 'set', id: 'mam1' }, xml('query', { xmlns: MAM, node: 'urn:xmpp:aio', queryid: 'aio' })));
+      alice.removeListener('stanza', onStanza);
+      assert.equal(fin.getChild('fin', MAM)?.attrs.complete, 'true', fin.toString());
+      assert.equal(results.length, 1);
+      assert.equal(results[0]!.getChild('result', MAM)!.getChild('forwarded', 'urn:xmpp:forward:0')!.getChild('message')!.getChild('event')!.getChild('items')!.getChild('item')!.getChildText('x'), 'hello');
       const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
       assert.match(metrics, /dbroker_ingress_requests_total\{[^}]*outcome="result"/);
+      assert.match(metrics, /dbroker_mam_results_delivered_total\{[^}]*\} 1\n/);
     } finally {
       await closeAll([alice]);
     }

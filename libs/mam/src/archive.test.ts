@@ -44,12 +44,15 @@ interface Harness {
   handle: (payload: Element, opts?: { from?: string; type?: string }) => Promise<Element>;
   delivered: Element[];
   counts: number;
+  inflight: number;
+  maxInflight: number;
+  acked: number;
 }
 
-function harness(overrides: Partial<MamArchiveDeps> & { policy?: AccessPolicy; failAt?: number; failure?: MamDeliveryError['failure'] } = {}): Harness {
+function harness(overrides: Partial<MamArchiveDeps> & { policy?: AccessPolicy; failAt?: number; failure?: MamDeliveryError['failure']; ackDelayMs?: (i: number) => number } = {}): Harness {
   const delivered: Element[] = [];
   const base = createMemoryNodeLog(() => EVENTS);
-  const h: Harness = { delivered, counts: 0, handle: async () => xml('iq') };
+  const h: Harness = { delivered, counts: 0, inflight: 0, maxInflight: 0, acked: 0, handle: async () => xml('iq') };
   const log: NodeLogReader = { ...base, count: (...a) => (h.counts++, base.count(...a)) };
   const handler = createMamIqHandler({
     findNode: async (service, node) => NODES.find((n) => n.service === service && n.node === node),
@@ -66,7 +69,12 @@ function harness(overrides: Partial<MamArchiveDeps> & { policy?: AccessPolicy; f
       requestId: 'req1',
       deliver: async (message, index) => {
         if (overrides.failAt === index) throw new MamDeliveryError(overrides.failure ?? 'offline', 'test');
-        delivered.push(message);
+        delivered.push(message); // in call order: what the outbound path keeps
+        h.inflight++;
+        h.maxInflight = Math.max(h.maxInflight, h.inflight);
+        await new Promise((r) => setTimeout(r, overrides.ackDelayMs?.(index) ?? 0));
+        h.inflight--;
+        h.acked++;
       },
     });
   };
@@ -283,6 +291,22 @@ describe('MAM on a node, in memory', () => {
     const r = await broken.handle(query('open'));
     assert.equal(errorOf(r), 'internal-server-error');
     assert.doesNotMatch(r.toString(), /10\.0\.0\.7/);
+  });
+
+  test('a send window pipelines deliveries in order, bounded, all acknowledged before the reply', async () => {
+    const h = harness({ sendWindow: 4, ackDelayMs: (i) => (i % 3) * 3 });
+    const reply = await h.handle(query('open', rsm({ max: '20' })));
+    assert.equal(reply.attrs.type, 'result');
+    assert.equal(h.acked, 20, 'every delivery settled before the reply');
+    assert.equal(h.maxInflight, 4);
+    assert.deepEqual(ids(h), LOG1.slice(0, 20).map(ID), 'handed over in archive order');
+    const one = harness({ ackDelayMs: () => 1 });
+    await one.handle(query('open', rsm({ max: '5' })));
+    assert.equal(one.maxInflight, 1, 'default: one at a time');
+    const failing = harness({ sendWindow: 4, failAt: 2 });
+    const r = await failing.handle(query('open', rsm({ max: '20' })));
+    assert.equal(errorOf(r), 'internal-server-error');
+    assert.ok(failing.delivered.length < 20, 'stops handing over after a failure');
   });
 
   test('counting bounded by countMax: exact up to it, left out beyond; 0 never counts', async () => {

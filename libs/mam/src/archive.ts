@@ -17,9 +17,10 @@ import type { RsmAnswer } from './rsm';
  * A query is answered in this order: read and check it; look the node up and apply the SAME read
  * decision as PEP item retrieval (`decideNodeRead`); resolve every UID it names (unknown = item-not-found);
  * read one page by keyset and, when the page alone does not tell it, count the result set; then deliver
- * the result messages one by one, each awaited, and only then return the IQ result with `<fin/>`. Since
- * every delivery is acknowledged once written to the one component link, and the IQ reply goes out on
- * that link after the last ack, the requester receives every result before the `<fin/>` (XEP-0313 §4.3).
+ * the result messages in order (`sendWindow` at a time) and, once every one is acknowledged, return the IQ
+ * result with `<fin/>`. Since a delivery is acknowledged once written to the one component link, and the IQ
+ * reply goes out on that link after the last ack, the requester receives every result before the `<fin/>`
+ * (XEP-0313 §4.3).
  */
 
 export interface MamPageSize {
@@ -46,6 +47,13 @@ export interface MamArchiveDeps {
    * than this). 0: never counted; undefined: always, whatever the archive's size.
    */
   countMax?: number | undefined;
+  /**
+   * Result messages handed to `deliver` before the first of them is acknowledged. 1: one at a time, and
+   * nothing more is sent once one fails. More: pipelined; `deliver` must then keep the order of its calls
+   * (the outbound path does: one NATS connection, one ingress writing in arrival order). Either way every
+   * delivery is settled before the reply. Default 1.
+   */
+  sendWindow?: number | undefined;
   logger?: MamLogger | undefined;
 }
 
@@ -93,6 +101,28 @@ export function createMamIqHandler(deps: MamArchiveDeps): MamIqHandler {
   checkPageSize(deps.pageSize);
   const { countMax } = deps;
   if (countMax !== undefined && (!Number.isInteger(countMax) || countMax < 0)) throw new RangeError('countMax must be a non-negative integer');
+  const sendWindow = deps.sendWindow ?? 1;
+  if (!Number.isInteger(sendWindow) || sendWindow < 1) throw new RangeError('sendWindow must be a positive integer');
+
+  /** Delivers in order, at most `sendWindow` unacknowledged; resolves when all are acknowledged, throws the first failure. */
+  async function deliverAll(messages: Element[], ctx: MamIqContext): Promise<void> {
+    const inflight = new Set<Promise<void>>();
+    let failure: { err: unknown } | undefined;
+    for (const [i, message] of messages.entries()) {
+      if (failure) break;
+      const p: Promise<void> = ctx.deliver(message, i).then(
+        () => void inflight.delete(p),
+        (err: unknown) => {
+          failure ??= { err };
+          inflight.delete(p);
+        },
+      );
+      inflight.add(p);
+      if (inflight.size >= sendWindow) await Promise.race(inflight);
+    }
+    await Promise.all(inflight);
+    if (failure) throw failure.err;
+  }
 
   async function nodeFor(owner: string, node: string, requester: string): Promise<StoredNode> {
     const stored = await deps.findNode(owner, node);
@@ -177,19 +207,10 @@ export function createMamIqHandler(deps: MamArchiveDeps): MamIqHandler {
 
     const deliverPayloads = stored.config.deliver_payloads;
     const order = req.flip ? [...entries].reverse() : entries;
-    for (const [i, entry] of order.entries()) {
-      const message = buildResultMessage({
-        ns: req.ns,
-        archive: owner,
-        to: requester,
-        queryId: req.queryId,
-        messageId: `${ctx.requestId}-${i + 1}`,
-        node: req.node,
-        entry,
-        deliverPayloads,
-      });
-      await ctx.deliver(message, i);
-    }
+    const messages = order.map((entry, i) =>
+      buildResultMessage({ ns: req.ns, archive: owner, to: requester, queryId: req.queryId, messageId: `${ctx.requestId}-${i + 1}`, node: req.node, entry, deliverPayloads }),
+    );
+    await deliverAll(messages, ctx);
 
     const answer: RsmAnswer = {
       first: first && { id: first.id, index },

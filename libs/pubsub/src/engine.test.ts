@@ -458,6 +458,91 @@ for (const backend of BACKENDS) {
         });
         assert.equal((await fx.eventsOf(a.bare, 'n')).length, 3);
       });
+
+      test('publishItem is appendEvent, upsertItem and trimItems in one step', async () => {
+        const a = account();
+        const at = (ms: number) => new Date(Date.UTC(2024, 0, 1, 0, 0, 0, ms));
+        const config: NodeConfig = { ...DEFAULT_NODE_CONFIG, max_items: 3 };
+        const { published, trims } = await fx.storage.withTransaction(async (tx) => {
+          const { node } = await tx.createNode(a.bare, 'n', config, at(0));
+          const item = (itemId: string, ms: number) => ({ nodeId: node.id, itemId, payload: `<p>${itemId}${ms}</p>`, publisher: a.full, requestId: rid(), at: at(ms) });
+          const published = [];
+          const trims = [];
+          for (const [id, ms, keep] of [['a', 1, 3], ['b', 2, 3], ['c', 3, 3], ['a', 4, 2], ['d', 5, 2]] as const) {
+            const out = await tx.publishItem(item(id, ms), keep);
+            published.push(out.event);
+            trims.push(out.trimmed);
+          }
+          return { published, trims };
+        });
+        // re-publishing a moves it to the newest; keep 2 then drops b (the oldest other), then c
+        assert.deepEqual(trims, [[], [], [], ['b'], ['c']]);
+        for (const e of published) {
+          assert.equal(typeof e.seq, 'number');
+          assert.equal(e.kind, 'publish');
+          assert.ok(e.at instanceof Date);
+        }
+        assert.deepEqual(
+          published.map((e) => e.seq),
+          [...published.map((e) => e.seq)].sort((x, y) => x - y),
+        );
+        const node = await fx.storage.getNode(a.bare, 'n');
+        assert.ok(node);
+        const items = await fx.storage.listItems(node.id);
+        assert.deepEqual(
+          items.map((i) => [i.itemId, i.payload, i.publisher, i.publishedSeq, i.publishedAt.getTime()]),
+          [
+            ['a', '<p>a4</p>', a.full, published[3]?.seq, at(4).getTime()],
+            ['d', '<p>d5</p>', a.full, published[4]?.seq, at(5).getTime()],
+          ],
+        );
+        const log = await fx.eventsOf(a.bare, 'n');
+        assert.deepEqual(log, published);
+      });
+
+      test('publishItem with a recorded request id throws DuplicateRequestError and writes nothing', async () => {
+        const a = account();
+        const requestId = rid();
+        const nodeId = await fx.storage.withTransaction(async (tx) => {
+          const { node } = await tx.createNode(a.bare, 'n', { ...DEFAULT_NODE_CONFIG, max_items: 5 }, new Date());
+          await tx.publishItem({ nodeId: node.id, itemId: 'x', payload: 'one', publisher: a.full, requestId, at: new Date() }, 5);
+          return node.id;
+        });
+        await assert.rejects(
+          fx.storage.withTransaction((tx) => tx.publishItem({ nodeId, itemId: 'y', payload: 'two', publisher: a.full, requestId, at: new Date() }, 1)),
+          (err) => err instanceof DuplicateRequestError && err.requestId === requestId,
+        );
+        assert.deepEqual(
+          (await fx.storage.listItems(nodeId)).map((i) => [i.itemId, i.payload]),
+          [['x', 'one']],
+        );
+        assert.equal((await fx.eventsOf(a.bare, 'n')).length, 1);
+      });
+
+      test('getNodeItems is getNode then listItems, for every query form', async () => {
+        const a = account();
+        const config: NodeConfig = { ...DEFAULT_NODE_CONFIG, max_items: 10, access_model: 'open', notify_retract: false };
+        await fx.storage.withTransaction(async (tx) => {
+          const { node } = await tx.createNode(a.bare, 'n', config, new Date());
+          for (const id of ['a', 'b', 'c', 'd']) await tx.publishItem({ nodeId: node.id, itemId: id, payload: id, publisher: null, requestId: rid(), at: new Date() }, 10);
+          await tx.createNode(a.bare, 'empty', DEFAULT_NODE_CONFIG, new Date());
+        });
+        const queries = [undefined, {}, { newestFirst: true }, { newestFirst: true, limit: 2 }, { limit: 3 }, { itemIds: ['c', 'x', 'a', 'c'] }, { itemIds: ['d', 'b'], limit: 1 }, { itemIds: [] }];
+        for (const name of ['n', 'empty']) {
+          const node = await fx.storage.getNode(a.bare, name);
+          assert.ok(node);
+          assert.ok(node.createdAt instanceof Date);
+          for (const q of queries) {
+            assert.deepEqual(await fx.storage.getNodeItems(a.bare, name, q), { node, items: await fx.storage.listItems(node.id, q) }, `${name} ${JSON.stringify(q)}`);
+          }
+        }
+        assert.deepEqual((await fx.storage.getNodeItems(a.bare, 'n', { itemIds: ['c', 'x', 'a', 'c'] }))?.items.map((i) => i.itemId), ['c', 'a']);
+        assert.deepEqual((await fx.storage.getNodeItems(a.bare, 'n', { newestFirst: true, limit: 2 }))?.items.map((i) => i.itemId), ['d', 'c']);
+        assert.deepEqual((await fx.storage.getNodeItems(a.bare, 'n'))?.node.config, config);
+        assert.equal(await fx.storage.getNodeItems(a.bare, 'missing'), undefined);
+        assert.equal(await fx.storage.getNodeItems(a.bare, 'missing', { itemIds: ['a'] }), undefined);
+        assert.equal(await fx.storage.getNodeItems(a.bare, 'missing', { itemIds: [] }), undefined);
+      });
     });
   });
 }

@@ -9,7 +9,7 @@ import {
   type NodeConfig,
 } from './config';
 import { bareJid, isSameAccount } from './jid';
-import { DuplicateRequestError, type PubsubStorage, type PubsubTransaction, type RecordedRequest, type StoredItem, type StoredNode } from './storage';
+import { DuplicateRequestError, type ListItemsQuery, type PubsubStorage, type PubsubTransaction, type RecordedRequest, type StoredItem, type StoredNode } from './storage';
 
 /**
  * The PEP engine (XEP-0163 over XEP-0060 semantics). It knows no stanzas and no sockets: values in,
@@ -291,19 +291,15 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
         }
         const config = stored.config;
         const id = itemId ?? generateItemId();
-        const event = await tx.appendEvent({
-          nodeId: stored.id,
-          kind: 'publish',
-          itemId: id,
-          payload: config.persist_items ? payloadXml : null,
-          publisher: actor,
-          requestId: opts.requestId,
-          at,
-        });
-        if (config.persist_items) {
-          await tx.upsertItem({ nodeId: stored.id, itemId: id, payload: payloadXml, publisher: actor, publishedSeq: event.seq, publishedAt: at });
-          await tx.trimItems(stored.id, effectiveMaxItems(config, maxItemsPerNode));
-        }
+        // persistent: the event, the item and the trim to max_items in one storage step
+        const event = config.persist_items
+          ? (
+              await tx.publishItem(
+                { nodeId: stored.id, itemId: id, payload: payloadXml, publisher: actor, requestId: opts.requestId, at },
+                effectiveMaxItems(config, maxItemsPerNode),
+              )
+            ).event
+          : await tx.appendEvent({ nodeId: stored.id, kind: 'publish', itemId: id, payload: null, publisher: actor, requestId: opts.requestId, at });
         const effects: PubsubEffect[] = [];
         if (createdNode) effects.push({ type: 'node-created', service, node, config });
         effects.push({ type: 'published', service, node, config, seq: event.seq, itemId: id, payload: payloadXml, publisher: actor, at });
@@ -324,17 +320,18 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
           if (bad) return bad;
         }
       }
-      const stored = await storage.getNode(service, node);
-      if (!stored) return fail('node-not-found');
-      const denied = await mayRead(stored, actor);
-      if (denied) return denied;
-      const rows =
+      const query: ListItemsQuery =
         itemIds !== undefined && itemIds.length > 0
-          ? await storage.listItems(stored.id, { itemIds })
+          ? { itemIds }
           : maxItems !== undefined
-            ? await storage.listItems(stored.id, { newestFirst: true, limit: Math.min(maxItems, MAX_ITEMS_PER_REQUEST) })
-            : await storage.listItems(stored.id);
-      return ok({ service, node, config: stored.config, items: rows.map(toItem) });
+            ? { newestFirst: true, limit: Math.min(maxItems, MAX_ITEMS_PER_REQUEST) }
+            : {};
+      // node and items at once (one round trip); the items of a denied read are dropped unseen
+      const found = await storage.getNodeItems(service, node, query);
+      if (!found) return fail('node-not-found');
+      const denied = await mayRead(found.node, actor);
+      if (denied) return denied;
+      return ok({ service, node, config: found.node.config, items: found.items.map(toItem) });
     },
 
     async retract(owner, node, actor, itemId, opts) {

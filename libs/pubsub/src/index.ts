@@ -34,6 +34,8 @@ export type {
   StoredNode,
   StoredNodeEvent,
   NewNodeEvent,
+  NewPublishedItem,
+  NodeWithItems,
   StoredItem,
   RecordedRequest,
   ListItemsQuery,
@@ -62,4 +64,5 @@ export { decideNodeRead, READ_DENIALS } from './node-access';
 export type { NodeReadDecision, ReadDenial, ReadableNode } from './node-access';
 export { createMemoryNodeLog, publisherMatches, MAX_NODE_LOG_PAGE } from './node-log';
 export type { NodeLogReader, NodeLogFilter, NodeLogPageQuery, NodeLogEntry, NodeLogPage, NodeLogCount } from './node-log';
-export { createPgNodeLog } from './pg-node-log';
+export { createPgNodeLog, WINDOW_PATH_MAX } from './pg-node-log';
+export type { PgNodeLogOptions } from './pg-node-log';

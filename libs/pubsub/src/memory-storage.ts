@@ -3,6 +3,7 @@ import {
   DuplicateRequestError,
   type ListItemsQuery,
   type NewNodeEvent,
+  type NewPublishedItem,
   type PubsubReader,
   type PubsubStorage,
   type PubsubTransaction,
@@ -45,10 +46,14 @@ function copyState(s: State): State {
 const cloneConfig = (c: NodeConfig): NodeConfig => ({ ...c });
 
 function reader(get: () => State): PubsubReader {
-  return {
+  const r: PubsubReader = {
     async getNode(service, node) {
       const n = get().nodes.get(nodeKey(service, node));
       return n && { ...n, config: cloneConfig(n.config) };
+    },
+    async getNodeItems(service, node, query) {
+      const n = await r.getNode(service, node);
+      return n && { node: n, items: await r.listItems(n.id, query) };
     },
     async listItems(nodeId, query: ListItemsQuery = {}) {
       const items = get().items.get(nodeId) ?? new Map<string, StoredItem>();
@@ -75,6 +80,7 @@ function reader(get: () => State): PubsubReader {
       return { event: { ...event }, service: node.service, node: node.node };
     },
   };
+  return r;
 }
 
 export interface MemoryPubsubStorage extends PubsubStorage {
@@ -93,7 +99,7 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
       if (!n) throw new Error(`node ${id} does not exist`);
       return n;
     };
-    return {
+    const tx: PubsubTransaction = {
       ...base,
       lockNode: (service, node) => base.getNode(service, node),
       async createNode(service, node, config, at) {
@@ -113,6 +119,13 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
         if (event.requestId !== null) work.requests.set(event.requestId, stored.seq);
         return { ...stored };
       },
+      async publishItem(item: NewPublishedItem, keep: number) {
+        if (!Number.isInteger(keep) || keep < 1) throw new RangeError('publishItem: keep must be a positive integer');
+        const { nodeId, itemId, payload, publisher, requestId, at } = item;
+        const event = await tx.appendEvent({ nodeId, kind: 'publish', itemId, payload, publisher, requestId, at });
+        await tx.upsertItem({ nodeId, itemId, payload, publisher, publishedSeq: event.seq, publishedAt: at });
+        return { event, trimmed: await tx.trimItems(nodeId, keep) };
+      },
       async upsertItem(item) {
         nodeById(item.nodeId);
         work.items.get(item.nodeId)?.set(item.itemId, { ...item });
@@ -129,6 +142,7 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
         return removed;
       },
     };
+    return tx;
   }
 
   return {

@@ -57,9 +57,16 @@ function cappedCount(where: SQL, max: number | undefined): SQL<number> {
     : sql<number>`(select count(*) from (select 1 from ${events} where ${where} limit ${max + 1}) as capped)::int`;
 }
 
-export function createPgNodeLog(db: Executor): NodeLogReader {
+export interface PgNodeLogOptions {
+  /** Largest time window read through the `(node_id, at, seq)` index. Default `WINDOW_PATH_MAX`. */
+  windowPathMax?: number | undefined;
+}
+
+export function createPgNodeLog(db: Executor, opts: PgNodeLogOptions = {}): NodeLogReader {
+  const windowPathMax = opts.windowPathMax ?? WINDOW_PATH_MAX;
+
   async function windowSize(nodeId: number, q: NodeLogFilter): Promise<number> {
-    const rows = await db.select({ n: cappedCount(and(...timeConditions(nodeId, q))!, WINDOW_PATH_MAX) }).from(sql`(select 1) as one`);
+    const rows = await db.select({ n: cappedCount(and(...timeConditions(nodeId, q))!, windowPathMax) }).from(sql`(select 1) as one`);
     return Number(rows[0]?.n ?? 0);
   }
 
@@ -90,7 +97,7 @@ export function createPgNodeLog(db: Executor): NodeLogReader {
     async page(nodeId, q) {
       checkPageLimit(q.limit);
       const timeBound = q.start !== undefined || q.end !== undefined;
-      const rows = timeBound && (await windowSize(nodeId, q)) <= WINDOW_PATH_MAX ? await windowPage(nodeId, q) : await plainPage(nodeId, q);
+      const rows = timeBound && windowPathMax > 0 && (await windowSize(nodeId, q)) <= windowPathMax ? await windowPage(nodeId, q) : await plainPage(nodeId, q);
       const more = rows.length > q.limit;
       const entries = more ? rows.slice(0, q.limit) : rows;
       if (q.direction === 'backward') entries.reverse();

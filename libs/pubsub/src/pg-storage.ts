@@ -1,10 +1,11 @@
-import { and, asc, desc, eq, inArray } from 'drizzle-orm';
-import { pubsubItems, pubsubNodeEvents, pubsubNodes, type Database } from '@dbroker/store';
+import { rawDbOf, type Database, type RawDb, type RawExecutor, type RawQuery } from '@dbroker/store';
 import { normaliseConfig } from './config';
 import {
   DuplicateRequestError,
   type ListItemsQuery,
   type NewNodeEvent,
+  type NewPublishedItem,
+  type NodeEventKind,
   type PubsubReader,
   type PubsubStorage,
   type PubsubTransaction,
@@ -14,8 +15,13 @@ import {
 } from './storage';
 
 /**
- * `PubsubStorage` on Postgres (node-postgres pool or PGlite) through drizzle, tables in
- * `@dbroker/store` (`pubsub_nodes`, `pubsub_node_events`, `pubsub_items`).
+ * `PubsubStorage` on Postgres (node-postgres pool or PGlite), tables in `@dbroker/store`
+ * (`pubsub_nodes`, `pubsub_node_events`, `pubsub_items`; the schema there is the reference).
+ *
+ * The PEP worker's hot path: raw parametrised SQL as named prepared statements (parsed once per pooled
+ * connection), no query builder. Round trips: a publish to an existing node is BEGIN, `lockNode`,
+ * `publishItem` (event, item and trim in one statement), COMMIT; a new node adds `createNode`. A
+ * retrieval is one statement (`getNodeItems`).
  *
  * Concurrency: every write transaction first takes its node row `FOR UPDATE` (`lockNode`), or creates
  * it with `ON CONFLICT DO NOTHING` and then takes it (`createNode`), so writers of one node run one after
@@ -24,37 +30,65 @@ import {
  * becomes `DuplicateRequestError`.
  */
 
-type Executor = Pick<Database, 'select' | 'insert' | 'delete'>;
-
 const REQUEST_ID_INDEX = 'pubsub_node_events_request_id_key';
 
-type NodeRow = typeof pubsubNodes.$inferSelect;
-type EventRow = typeof pubsubNodeEvents.$inferSelect;
-type ItemRow = typeof pubsubItems.$inferSelect;
+// ---- rows as the drivers return them (int8: string with node-postgres, number with PGlite) -----------
 
-const toNode = (r: NodeRow): StoredNode => ({ id: r.id, service: r.service, node: r.node, config: normaliseConfig(r.config), createdAt: r.createdAt });
+type Int8 = string | number;
 
-const toEvent = (r: EventRow): StoredNodeEvent => ({
-  seq: r.seq,
-  nodeId: r.nodeId,
-  kind: r.kind,
-  itemId: r.itemId,
+interface NodeRow {
+  id: Int8;
+  service: string;
+  node: string;
+  config: Record<string, unknown>;
+  created_at: Date;
+}
+
+interface ItemRow {
+  item_id: string;
+  payload: string;
+  publisher: string | null;
+  published_seq: Int8;
+  published_at: Date;
+}
+
+interface EventRow {
+  seq: Int8;
+  node_id: Int8;
+  kind: NodeEventKind;
+  item_id: string | null;
+  payload: string | null;
+  publisher: string | null;
+  request_id: string | null;
+  at: Date;
+}
+
+/** A node row and the item rows of one retrieval, told apart by `k` (0: the node, 1: an item). */
+type NodeItemsRow = { k: number } & { [K in keyof NodeRow]: NodeRow[K] | null } & { [K in keyof ItemRow]: ItemRow[K] | null };
+
+const toNode = (r: NodeRow): StoredNode => ({ id: Number(r.id), service: r.service, node: r.node, config: normaliseConfig(r.config), createdAt: r.created_at });
+
+const toItem = (nodeId: number, r: ItemRow): StoredItem => ({
+  nodeId,
+  itemId: r.item_id,
   payload: r.payload,
   publisher: r.publisher,
-  requestId: r.requestId,
+  publishedSeq: Number(r.published_seq),
+  publishedAt: r.published_at,
+});
+
+const toEvent = (r: EventRow): StoredNodeEvent => ({
+  seq: Number(r.seq),
+  nodeId: Number(r.node_id),
+  kind: r.kind,
+  itemId: r.item_id,
+  payload: r.payload,
+  publisher: r.publisher,
+  requestId: r.request_id,
   at: r.at,
 });
 
-const toItem = (r: ItemRow): StoredItem => ({
-  nodeId: r.nodeId,
-  itemId: r.itemId,
-  payload: r.payload,
-  publisher: r.publisher,
-  publishedSeq: r.publishedSeq,
-  publishedAt: r.publishedAt,
-});
-
-/** The unique violation of the request id index, under drizzle's `DrizzleQueryError` wrapper or not. */
+/** The unique violation of the request id index, wrapped (`cause`) or not. */
 function isDuplicateRequest(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const pgErr = e as { code?: unknown; constraint?: unknown; message?: unknown };
@@ -63,69 +97,155 @@ function isDuplicateRequest(err: unknown): boolean {
   return false;
 }
 
-function reader(db: Executor): PubsubReader {
+/** Items by id: those that exist, each once, in the order asked, then `limit`. */
+function inAskedOrder(items: StoredItem[], itemIds: readonly string[], limit: number | undefined): StoredItem[] {
+  const byId = new Map(items.map((i) => [i.itemId, i]));
+  const ordered = [...new Set(itemIds)].flatMap((id) => byId.get(id) ?? []);
+  return limit === undefined ? ordered : ordered.slice(0, limit);
+}
+
+// ---- statements (names are per process and must stay unique to their text) ----------------------------
+
+const NODE_COLUMNS = 'id, service, node, config, created_at';
+const ITEM_COLUMNS = 'item_id, payload, publisher, published_seq, published_at';
+const EVENT_COLUMNS = 'seq, node_id, kind, item_id, payload, publisher, request_id, at';
+const UPSERT_SET = 'payload = excluded.payload, publisher = excluded.publisher, published_seq = excluded.published_seq, published_at = excluded.published_at';
+
+const SQL = {
+  getNode: { name: 'dbroker_pubsub_get_node', text: `select ${NODE_COLUMNS} from pubsub_nodes where service = $1 and node = $2` },
+  lockNode: { name: 'dbroker_pubsub_lock_node', text: `select ${NODE_COLUMNS} from pubsub_nodes where service = $1 and node = $2 for update` },
+  createNode: {
+    name: 'dbroker_pubsub_create_node',
+    text: `insert into pubsub_nodes (service, node, config, created_at) values ($1, $2, $3::text::jsonb, $4) on conflict (service, node) do nothing returning ${NODE_COLUMNS}`,
+  },
+  itemsByIds: { name: 'dbroker_pubsub_items_by_ids', text: `select ${ITEM_COLUMNS} from pubsub_items where node_id = $1 and item_id = any($2::text[])` },
+  // `limit null` is no limit
+  itemsOldestFirst: { name: 'dbroker_pubsub_items_asc', text: `select ${ITEM_COLUMNS} from pubsub_items where node_id = $1 order by published_seq asc limit $2` },
+  itemsNewestFirst: { name: 'dbroker_pubsub_items_desc', text: `select ${ITEM_COLUMNS} from pubsub_items where node_id = $1 order by published_seq desc limit $2` },
+  findRequest: {
+    name: 'dbroker_pubsub_find_request',
+    text:
+      `select e.seq, e.node_id, e.kind, e.item_id, e.payload, e.publisher, e.request_id, e.at, n.service as node_service, n.node as node_name ` +
+      `from pubsub_node_events e join pubsub_nodes n on n.id = e.node_id where e.request_id = $1 limit 1`,
+  },
+  appendEvent: {
+    name: 'dbroker_pubsub_append_event',
+    text: `insert into pubsub_node_events (node_id, kind, item_id, payload, publisher, request_id, at) values ($1, $2, $3, $4, $5, $6, $7) returning seq`,
+  },
+  upsertItem: {
+    name: 'dbroker_pubsub_upsert_item',
+    text: `insert into pubsub_items (node_id, ${ITEM_COLUMNS}) values ($1, $2, $3, $4, $5, $6) on conflict (node_id, item_id) do update set ${UPSERT_SET}`,
+  },
+  deleteItem: { name: 'dbroker_pubsub_delete_item', text: `delete from pubsub_items where node_id = $1 and item_id = $2 returning item_id` },
+  trimItems: {
+    name: 'dbroker_pubsub_trim_items',
+    text:
+      `delete from pubsub_items where node_id = $1 and item_id in ` +
+      `(select item_id from pubsub_items where node_id = $1 order by published_seq desc offset $2) returning item_id`,
+  },
+  /**
+   * `publishItem`: the event, the item (upserted with the event's seq) and the trim in one statement. The
+   * sub-statements share one snapshot, so the trim cannot see the new version of the item: it keeps the
+   * newest `keep - 1` of the others ($7), which is what trimming after the upsert keeps, the new version
+   * being the newest (its seq is above every seq already in the node, whose writers held the node lock).
+   */
+  publishItem: {
+    name: 'dbroker_pubsub_publish_item',
+    text:
+      `with ev as (insert into pubsub_node_events (node_id, kind, item_id, payload, publisher, request_id, at) ` +
+      `values ($1, 'publish', $2, $3, $4, $5, $6) returning seq), ` +
+      `up as (insert into pubsub_items (node_id, ${ITEM_COLUMNS}) select $1, $2, $3, $4, ev.seq, $6 from ev ` +
+      `on conflict (node_id, item_id) do update set ${UPSERT_SET}), ` +
+      `trimmed as (delete from pubsub_items where node_id = $1 and item_id <> $2 and item_id in ` +
+      `(select item_id from pubsub_items where node_id = $1 and item_id <> $2 order by published_seq desc offset $7) returning item_id) ` +
+      `select ev.seq, array(select item_id from trimmed) as trimmed from ev`,
+  },
+} as const satisfies Record<string, RawQuery>;
+
+/**
+ * `getNodeItems`: the node row (k = 0), then its items (k = 1), one snapshot, one round trip. $3 is the
+ * limit (null: all) or the item ids.
+ */
+function nodeItemsQuery(name: string, itemsWhere: string, orderLimit: string): RawQuery {
   return {
-    async getNode(service, node) {
-      const rows = await db
-        .select()
-        .from(pubsubNodes)
-        .where(and(eq(pubsubNodes.service, service), eq(pubsubNodes.node, node)));
-      return rows[0] && toNode(rows[0]);
-    },
+    name,
+    text:
+      `select 0 as k, ${NODE_COLUMNS}, null::text as item_id, null::text as payload, null::text as publisher, ` +
+      `null::bigint as published_seq, null::timestamptz as published_at from pubsub_nodes where service = $1 and node = $2 ` +
+      `union all (select 1, null, null, null, null, null, ${ITEM_COLUMNS} from pubsub_items ` +
+      `where node_id = (select id from pubsub_nodes where service = $1 and node = $2)${itemsWhere}${orderLimit})`,
+  };
+}
+
+const NODE_ITEMS = {
+  byIds: nodeItemsQuery('dbroker_pubsub_node_items_by_ids', ' and item_id = any($3::text[])', ''),
+  oldestFirst: nodeItemsQuery('dbroker_pubsub_node_items_asc', '', ' order by published_seq asc limit $3'),
+  newestFirst: nodeItemsQuery('dbroker_pubsub_node_items_desc', '', ' order by published_seq desc limit $3'),
+};
+
+const run = <T>(db: RawExecutor, q: RawQuery, values: readonly unknown[]) => db.query<T>({ name: q.name, text: q.text, values });
+
+function reader(db: RawExecutor): PubsubReader {
+  const getNode = async (service: string, node: string) => {
+    const rows = await run<NodeRow>(db, SQL.getNode, [service, node]);
+    return rows[0] && toNode(rows[0]);
+  };
+  return {
+    getNode,
 
     async listItems(nodeId, query: ListItemsQuery = {}) {
       if (query.itemIds) {
         if (query.itemIds.length === 0) return [];
-        const rows = await db
-          .select()
-          .from(pubsubItems)
-          .where(and(eq(pubsubItems.nodeId, nodeId), inArray(pubsubItems.itemId, [...query.itemIds])));
-        const byId = new Map(rows.map((r) => [r.itemId, toItem(r)]));
-        const ordered = [...new Set(query.itemIds)].flatMap((id) => byId.get(id) ?? []);
-        return query.limit === undefined ? ordered : ordered.slice(0, query.limit);
+        const rows = await run<ItemRow>(db, SQL.itemsByIds, [nodeId, [...query.itemIds]]);
+        return inAskedOrder(
+          rows.map((r) => toItem(nodeId, r)),
+          query.itemIds,
+          query.limit,
+        );
       }
-      const q = db
-        .select()
-        .from(pubsubItems)
-        .where(eq(pubsubItems.nodeId, nodeId))
-        .orderBy(query.newestFirst ? desc(pubsubItems.publishedSeq) : asc(pubsubItems.publishedSeq));
-      const rows = query.limit === undefined ? await q : await q.limit(query.limit);
-      return rows.map(toItem);
+      const rows = await run<ItemRow>(db, query.newestFirst ? SQL.itemsNewestFirst : SQL.itemsOldestFirst, [nodeId, query.limit ?? null]);
+      return rows.map((r) => toItem(nodeId, r));
+    },
+
+    async getNodeItems(service, node, query: ListItemsQuery = {}) {
+      if (query.itemIds?.length === 0) {
+        const stored = await getNode(service, node);
+        return stored && { node: stored, items: [] };
+      }
+      const rows = query.itemIds
+        ? await run<NodeItemsRow>(db, NODE_ITEMS.byIds, [service, node, [...query.itemIds]])
+        : await run<NodeItemsRow>(db, query.newestFirst ? NODE_ITEMS.newestFirst : NODE_ITEMS.oldestFirst, [service, node, query.limit ?? null]);
+      const nodeRow = rows.find((r) => Number(r.k) === 0);
+      if (!nodeRow) return undefined;
+      const stored = toNode(nodeRow as NodeRow);
+      const items = rows.filter((r) => Number(r.k) !== 0).map((r) => toItem(stored.id, r as ItemRow));
+      if (query.itemIds) return { node: stored, items: inAskedOrder(items, query.itemIds, query.limit) };
+      // a union's rows come in branch order, but nothing promises it: sort (seqs are unique)
+      items.sort(query.newestFirst ? (a, b) => b.publishedSeq - a.publishedSeq : (a, b) => a.publishedSeq - b.publishedSeq);
+      return { node: stored, items };
     },
 
     async findRequest(requestId) {
-      const rows = await db
-        .select({ event: pubsubNodeEvents, service: pubsubNodes.service, node: pubsubNodes.node })
-        .from(pubsubNodeEvents)
-        .innerJoin(pubsubNodes, eq(pubsubNodes.id, pubsubNodeEvents.nodeId))
-        .where(eq(pubsubNodeEvents.requestId, requestId))
-        .limit(1);
+      const rows = await run<EventRow & { node_service: string; node_name: string }>(db, SQL.findRequest, [requestId]);
       const r = rows[0];
-      return r && { event: toEvent(r.event), service: r.service, node: r.node };
+      return r && { event: toEvent(r), service: r.node_service, node: r.node_name };
     },
   };
 }
 
-function transaction(tx: Executor): PubsubTransaction {
-  const read = reader(tx);
+function transaction(tx: RawExecutor): PubsubTransaction {
   const lockNode = async (service: string, node: string) => {
-    const rows = await tx
-      .select()
-      .from(pubsubNodes)
-      .where(and(eq(pubsubNodes.service, service), eq(pubsubNodes.node, node)))
-      .for('update');
+    const rows = await run<NodeRow>(tx, SQL.lockNode, [service, node]);
     return rows[0] && toNode(rows[0]);
   };
+  const duplicateOr = (err: unknown, requestId: string | null): unknown =>
+    requestId !== null && isDuplicateRequest(err) ? new DuplicateRequestError(requestId, { cause: err }) : err;
   return {
-    ...read,
+    ...reader(tx),
     lockNode,
 
     async createNode(service, node, config, at) {
-      const inserted = await tx
-        .insert(pubsubNodes)
-        .values({ service, node, config: { ...config }, createdAt: at })
-        .onConflictDoNothing({ target: [pubsubNodes.service, pubsubNodes.node] })
-        .returning();
+      const inserted = await run<NodeRow>(tx, SQL.createNode, [service, node, JSON.stringify(config), at]);
       // a new row is ours until commit (nobody else can see it): no lock needed
       if (inserted[0]) return { node: toNode(inserted[0]), created: true };
       // a concurrent creator won; the conflict waited for its commit, so the row is visible now
@@ -135,55 +255,59 @@ function transaction(tx: Executor): PubsubTransaction {
     },
 
     async appendEvent(event: NewNodeEvent) {
+      let rows: Array<{ seq: Int8 }>;
       try {
-        const rows = await tx.insert(pubsubNodeEvents).values(event).returning();
-        const row = rows[0];
-        if (!row) throw new Error('insert returned no row');
-        return toEvent(row);
+        rows = await run<{ seq: Int8 }>(tx, SQL.appendEvent, [event.nodeId, event.kind, event.itemId, event.payload, event.publisher, event.requestId, event.at]);
       } catch (err) {
-        if (event.requestId !== null && isDuplicateRequest(err)) throw new DuplicateRequestError(event.requestId, { cause: err });
-        throw err;
+        throw duplicateOr(err, event.requestId);
       }
+      const row = rows[0];
+      if (!row) throw new Error('insert returned no row');
+      const { nodeId, kind, itemId, payload, publisher, requestId, at } = event;
+      return { seq: Number(row.seq), nodeId, kind, itemId, payload, publisher, requestId, at };
+    },
+
+    async publishItem(item: NewPublishedItem, keep: number) {
+      if (!Number.isInteger(keep) || keep < 1) throw new RangeError('publishItem: keep must be a positive integer');
+      const { nodeId, itemId, payload, publisher, requestId, at } = item;
+      let rows: Array<{ seq: Int8; trimmed: string[] }>;
+      try {
+        rows = await run<{ seq: Int8; trimmed: string[] }>(tx, SQL.publishItem, [nodeId, itemId, payload, publisher, requestId, at, keep - 1]);
+      } catch (err) {
+        throw duplicateOr(err, requestId);
+      }
+      const row = rows[0];
+      if (!row) throw new Error('insert returned no row');
+      return { event: { seq: Number(row.seq), nodeId, kind: 'publish', itemId, payload, publisher, requestId, at }, trimmed: row.trimmed };
     },
 
     async upsertItem(item) {
-      await tx
-        .insert(pubsubItems)
-        .values(item)
-        .onConflictDoUpdate({
-          target: [pubsubItems.nodeId, pubsubItems.itemId],
-          set: { payload: item.payload, publisher: item.publisher, publishedSeq: item.publishedSeq, publishedAt: item.publishedAt },
-        });
+      await run(tx, SQL.upsertItem, [item.nodeId, item.itemId, item.payload, item.publisher, item.publishedSeq, item.publishedAt]);
     },
 
     async deleteItem(nodeId, itemId) {
-      const rows = await tx
-        .delete(pubsubItems)
-        .where(and(eq(pubsubItems.nodeId, nodeId), eq(pubsubItems.itemId, itemId)))
-        .returning({ itemId: pubsubItems.itemId });
+      const rows = await run(tx, SQL.deleteItem, [nodeId, itemId]);
       return rows.length > 0;
     },
 
     async trimItems(nodeId, keep) {
-      const beyond = tx
-        .select({ itemId: pubsubItems.itemId })
-        .from(pubsubItems)
-        .where(eq(pubsubItems.nodeId, nodeId))
-        .orderBy(desc(pubsubItems.publishedSeq))
-        .offset(keep);
-      const rows = await tx
-        .delete(pubsubItems)
-        .where(and(eq(pubsubItems.nodeId, nodeId), inArray(pubsubItems.itemId, beyond)))
-        .returning({ itemId: pubsubItems.itemId });
-      return rows.map((r) => r.itemId);
+      const rows = await run<{ item_id: string }>(tx, SQL.trimItems, [nodeId, keep]);
+      return rows.map((r) => r.item_id);
     },
   };
 }
 
-/** Pubsub storage over the broker's database (tables must exist: run the migrations first). */
-export function createPgPubsubStorage(db: Database): PubsubStorage {
+const isRawDb = (db: RawDb | Database): db is RawDb => !('select' in db);
+
+/**
+ * Pubsub storage over the broker's database (tables must exist: run the migrations first). Pass
+ * `handle.raw` of `createDatabase()`; a drizzle `Database` is accepted too (its connections are used
+ * through `rawDbOf`).
+ */
+export function createPgPubsubStorage(db: RawDb | Database): PubsubStorage {
+  const raw = isRawDb(db) ? db : rawDbOf(db);
   return {
-    ...reader(db),
-    withTransaction: (fn) => db.transaction(async (tx) => await fn(transaction(tx))),
+    ...reader(raw),
+    withTransaction: (fn) => raw.transaction(async (tx) => await fn(transaction(tx))),
   };
 }

@@ -3,7 +3,7 @@ import type { NodeConfig } from './config';
 /**
  * What the engine needs from persistence. Node history is an append-only event log; the current items
  * are a projection of it that the engine keeps up to date in the same transaction. Implementations:
- * `createMemoryPubsubStorage()` (in-process) and `createPgPubsubStorage(db)` (Postgres / PGlite).
+ * `createMemoryPubsubStorage()` (in-process) and `createPgPubsubStorage(handle.raw)` (Postgres / PGlite).
  */
 
 export const NODE_EVENT_KINDS = ['publish', 'retract', 'purge', 'delete'] as const;
@@ -36,6 +36,17 @@ export interface StoredNodeEvent extends NewNodeEvent {
   seq: number;
 }
 
+/** A publish to a node that persists items: the event and the item version it writes. */
+export interface NewPublishedItem {
+  nodeId: number;
+  itemId: string;
+  payload: string;
+  /** Full JID of the publisher. */
+  publisher: string | null;
+  requestId: string | null;
+  at: Date;
+}
+
 /** An event found by its request id, with the node it belongs to. */
 export interface RecordedRequest {
   event: StoredNodeEvent;
@@ -61,10 +72,17 @@ export interface ListItemsQuery {
   limit?: number | undefined;
 }
 
+export interface NodeWithItems {
+  node: StoredNode;
+  items: StoredItem[];
+}
+
 /** Reads that need no lock. */
 export interface PubsubReader {
   getNode(service: string, node: string): Promise<StoredNode | undefined>;
   listItems(nodeId: number, query?: ListItemsQuery): Promise<StoredItem[]>;
+  /** `getNode` and then `listItems` of that node, as of one moment (one round trip on Postgres). */
+  getNodeItems(service: string, node: string, query?: ListItemsQuery): Promise<NodeWithItems | undefined>;
   findRequest(requestId: string): Promise<RecordedRequest | undefined>;
 }
 
@@ -78,6 +96,12 @@ export interface PubsubTransaction extends PubsubReader {
   createNode(service: string, node: string, config: NodeConfig, at: Date): Promise<{ node: StoredNode; created: boolean }>;
   /** Appends to the log. Throws `DuplicateRequestError` when `requestId` was already recorded. */
   appendEvent(event: NewNodeEvent): Promise<StoredNodeEvent>;
+  /**
+   * A publish on a node that persists items, in one step: `appendEvent` of a `publish` event carrying the
+   * payload, `upsertItem` of that version (`publishedSeq` = the event's seq, `publishedAt` = `at`), then
+   * `trimItems(nodeId, keep)`. `keep` is at least 1. Throws `DuplicateRequestError` like `appendEvent`.
+   */
+  publishItem(item: NewPublishedItem, keep: number): Promise<{ event: StoredNodeEvent; trimmed: string[] }>;
   /** Inserts or replaces the current item (a re-published id moves to the newest position). */
   upsertItem(item: StoredItem): Promise<void>;
   /** Removes a current item; false when it did not exist. */

@@ -47,7 +47,7 @@ export async function createStorageFixture(backend: BackendName): Promise<Storag
     await runMigrations(handle.db, { migrationsDir: MIGRATIONS_DIR });
     return {
       name: backend,
-      storage: createPgPubsubStorage(handle.db),
+      storage: createPgPubsubStorage(handle.raw),
       eventsOf: pgEvents(handle.db),
       async close() {
         await handle.close();
@@ -57,5 +57,5 @@ export async function createStorageFixture(backend: BackendName): Promise<Storag
   }
   const handle = await createDatabase();
   await runMigrations(handle.db, { migrationsDir: MIGRATIONS_DIR });
-  return { name: backend, storage: createPgPubsubStorage(handle.db), eventsOf: pgEvents(handle.db), close: () => handle.close() };
+  return { name: backend, storage: createPgPubsubStorage(handle.raw), eventsOf: pgEvents(handle.db), close: () => handle.close() };
 }

@@ -3,6 +3,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
 import type { PgDatabase } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { createNodePgRawDb, createPgliteRawDb, type RawDb } from './raw';
 import * as schema from './schema';
 
 // `pg` is loaded through require so that OpenTelemetry's require hook (instrumentation-pg) can patch it.
@@ -19,6 +20,8 @@ export type DatabaseKind = 'postgres' | 'pglite';
 
 export interface DatabaseHandle {
   db: Database;
+  /** The same connections without a query builder: parametrised SQL and named prepared statements, for hot paths. */
+  raw: RawDb;
   kind: DatabaseKind;
   close(): Promise<void>;
 }
@@ -43,14 +46,40 @@ export async function createDatabase(opts: CreateDatabaseOptions = {}): Promise<
     // without a listener an idle connection's error (server restart) would crash the process
     pool.on('error', (err) => opts.onPoolError?.(err));
     const db = drizzleNodePg({ client: pool, schema });
+    const raw = createNodePgRawDb(pool);
+    rawDbs.set(db, raw);
     let closed: Promise<void> | undefined;
-    return { db, kind: 'postgres', close: () => (closed ??= pool.end()) };
+    return { db, raw, kind: 'postgres', close: () => (closed ??= pool.end()) };
   }
   const client = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
   await client.waitReady;
   const db = drizzlePglite({ client, schema });
+  const raw = createPgliteRawDb(client);
+  rawDbs.set(db, raw);
   let closed: Promise<void> | undefined;
-  return { db, kind: 'pglite', close: () => (closed ??= client.close()) };
+  return { db, raw, kind: 'pglite', close: () => (closed ??= client.close()) };
+}
+
+const rawDbs = new WeakMap<Database, RawDb>();
+
+function isPglite(client: unknown): client is PGlite {
+  return client instanceof PGlite || (typeof client === 'object' && client !== null && 'waitReady' in client && typeof (client as PGlite).transaction === 'function');
+}
+
+/**
+ * The raw facility over the connections of a drizzle database: `handle.raw` for one made by
+ * `createDatabase`, else one over its pool or PGlite instance (for callers that only hold `db`).
+ */
+export function rawDbOf(db: Database): RawDb {
+  const known = rawDbs.get(db);
+  if (known) return known;
+  const client = (db as unknown as { $client?: unknown }).$client;
+  let raw: RawDb;
+  if (client instanceof pg.Pool || isPool(client)) raw = createNodePgRawDb(client as import('pg').Pool);
+  else if (isPglite(client)) raw = createPgliteRawDb(client);
+  else throw new TypeError('rawDbOf: the database must be over a node-postgres pool or PGlite');
+  rawDbs.set(db, raw);
+  return raw;
 }
 
 type PoolLike = { connect(): Promise<import('pg').PoolClient>; totalCount: number };

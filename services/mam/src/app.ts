@@ -48,6 +48,7 @@ export async function startMamWorker(config: MamConfig, deps: MamDeps) {
     workerId: config.WORKER_ID,
     pageSize: { default: config.MAM_DEFAULT_PAGE, max: config.MAM_MAX_PAGE },
     countMax: config.MAM_COUNT_MAX,
+    sendWindow: config.MAM_SEND_WINDOW,
     access: deps.access,
     ackTimeoutMs: config.MAM_ACK_TIMEOUT_MS,
     onDelivered: () => delivered.inc(),

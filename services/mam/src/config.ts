@@ -28,6 +28,11 @@ export const MamEnvSchema = z
      * page never scans more of the archive than this (an index-only range scan); 0 turns counting off.
      */
     MAM_COUNT_MAX: int(10_000, 0, 100_000_000),
+    /**
+     * Result messages sent before the first is acknowledged (pipelined in order on one NATS connection);
+     * 1 sends one at a time. Every one is acknowledged before the IQ reply either way.
+     */
+    MAM_SEND_WINDOW: int(16, 1, 256),
     /** How long one result message may wait for the ingress's ack (the request deadline bounds it too). */
     MAM_ACK_TIMEOUT_MS: int(2_000, 50, 60_000),
     /** Pool size of the Postgres connection pool. */

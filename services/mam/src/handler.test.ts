@@ -56,6 +56,7 @@ describe('MAM handler on Postgres', () => {
       workerId: 'mam@test',
       pageSize: { default: 3, max: 10 },
       ackTimeoutMs: 1000,
+      sendWindow: 1,
     });
   });
   after(async () => {

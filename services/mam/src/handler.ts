@@ -24,6 +24,8 @@ export interface MamHandlerOptions {
   pageSize: MamPageSize;
   /** Bound of `<count/>`/`index` counting (see `MamArchiveDeps.countMax`). */
   countMax?: number | undefined;
+  /** Result messages in flight before the first ack (see `MamArchiveDeps.sendWindow`). Default 1. */
+  sendWindow?: number | undefined;
   /** Who besides the owner reads presence/roster/whitelist nodes: the same policy as the PEP worker's. Default: nobody. */
   access?: AccessPolicy | undefined;
   /** Bound of each result's ack wait (the request deadline bounds it too). */
@@ -72,6 +74,7 @@ export function createMamHandler(opts: MamHandlerOptions): MamHandler {
     log: createPgNodeLog(opts.db),
     pageSize: opts.pageSize,
     countMax: opts.countMax,
+    sendWindow: opts.sendWindow,
     logger: opts.logger,
   });
   const maxStanzaBytes = opts.maxStanzaBytes ?? DEFAULT_MAX_STANZA_BYTES;
@@ -93,8 +96,9 @@ export function createMamHandler(opts: MamHandlerOptions): MamHandler {
       deliver: async (message) => {
         const remainingMs = req.deadline - Date.now() - DEADLINE_MARGIN_MS;
         if (remainingMs <= 0) throw new MamDeliveryError('offline', 'the request deadline passed while delivering results');
-        // Awaited one by one: the ack means "written to the component link after everything before it",
-        // so the next result, and the IQ reply after the last, reach the server behind this one.
+        // The ack means "written to the component link after everything before it"; requests published on
+        // one NATS connection reach the one ingress in call order, so pipelined results keep their order,
+        // and the IQ reply, sent once every ack is in, reaches the server behind the last of them.
         const ack = await opts.outbound(subject, { v: 1, kind: 'message', stanza: message.toString(), worker: opts.workerId, requestId: req.requestId }, Math.min(opts.ackTimeoutMs, remainingMs));
         if (!ack.ok) throw new MamDeliveryError(DELIVERY_FAILURES[ack.error], `${ack.error}: ${ack.reason}`);
         opts.onDelivered?.();

@@ -26,7 +26,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
   const ownBus = !deps.bus;
   const bus = deps.bus ?? (await connectBus({ url: config.NATS_URL, name: config.WORKER_ID, logger }));
   const handled = deps.metrics.histogram('dbroker_worker_request_duration_seconds', 'Time a worker spent on one request', ['kind', 'outcome'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
-  const handle = createPepHandler({ db: database.db, logger, maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
+  const handle = createPepHandler({ db: database.raw, logger, maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
   const worker = startWorker({
     nc: bus.nc,
     subjects: PEP_ROUTES.map((r) => requestSubjectAnyDomain(config.SUBJECT_PREFIX, r)),

@@ -27,8 +27,8 @@ describe('PEP handler on Postgres', () => {
     handle = await createDatabase({ url: temp.url });
     await runMigrations(handle.db, { migrationsDir: MIGRATIONS_DIR });
     // two handlers on one database: two stateless replicas
-    replicaA = createPepHandler({ db: handle.db, logger, maxPayloadBytes: 4096 });
-    replicaB = createPepHandler({ db: handle.db, logger, maxPayloadBytes: 4096 });
+    replicaA = createPepHandler({ db: handle.raw, logger, maxPayloadBytes: 4096 });
+    replicaB = createPepHandler({ db: handle.raw, logger, maxPayloadBytes: 4096 });
   });
   after(async () => {
     await handle.close();

@@ -1,6 +1,6 @@
 import { parseXml } from '@dbroker/protocol';
 import { createPgPubsubStorage, createPubsubEngine, DEFAULT_MAX_PAYLOAD_BYTES, handlePubsubIq, type AccessPolicy, type TranslatorLogger } from '@dbroker/pubsub';
-import type { Database } from '@dbroker/store';
+import type { RawDb } from '@dbroker/store';
 
 /**
  * The PEP worker's request handler: inner IQ text in, inner reply IQ text out. Pure wiring of the pubsub
@@ -8,7 +8,8 @@ import type { Database } from '@dbroker/store';
  */
 
 export interface PepHandlerOptions {
-  db: Database;
+  /** The database's raw facility (`DatabaseHandle.raw`): the storage issues prepared statements, no query builder. */
+  db: RawDb;
   logger: TranslatorLogger;
   /** Largest item payload accepted, in UTF-8 bytes. */
   maxPayloadBytes?: number | undefined;
