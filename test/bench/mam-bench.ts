@@ -24,6 +24,7 @@
 //   --explain      BENCH_MAM_EXPLAIN=1 print the query plans of the middle page and of the count
 //   --prosody-nodelay BENCH_PROSODY_NODELAY=1 network_settings.nagle = false in Prosody (its c2s writes of
 //                  many small result messages otherwise wait on the client's delayed ACKs)
+//   --send-window W BENCH_MAM_SEND_WINDOW  MAM_SEND_WINDOW of the mam worker (default: the worker's, 16)
 //   --json         BENCH_JSON=1       also print the results as JSON
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
@@ -54,11 +55,11 @@ function boundedInt(name: string, raw: string | undefined, def: number, min: num
 }
 
 const { values } = parseArgs({
-  options: { events: { type: 'string' }, page: { type: 'string' }, reps: { type: 'string' }, 'no-xmpp': { type: 'boolean' }, explain: { type: 'boolean' }, 'prosody-nodelay': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  options: { events: { type: 'string' }, page: { type: 'string' }, reps: { type: 'string' }, 'no-xmpp': { type: 'boolean' }, explain: { type: 'boolean' }, 'prosody-nodelay': { type: 'boolean' }, 'send-window': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   strict: true,
 });
 if (values.help) {
-  console.log('usage: npm run bench:mam -- [--events N] [--page P] [--reps R] [--no-xmpp] [--explain] [--prosody-nodelay] [--json]');
+  console.log('usage: npm run bench:mam -- [--events N] [--page P] [--reps R] [--no-xmpp] [--explain] [--prosody-nodelay] [--send-window W] [--json]');
   process.exit(0);
 }
 const env = process.env;
@@ -69,6 +70,10 @@ const opts = {
   xmpp: !(values['no-xmpp'] ?? env.BENCH_MAM_XMPP === '0'),
   explain: values.explain ?? env.BENCH_MAM_EXPLAIN === '1',
   prosodyNoDelay: values['prosody-nodelay'] ?? env.BENCH_PROSODY_NODELAY === '1',
+  sendWindow: (() => {
+    const raw = values['send-window'] ?? env.BENCH_MAM_SEND_WINDOW;
+    return raw === undefined ? undefined : boundedInt('--send-window', raw, 16, 1, 256);
+  })(),
   json: values.json ?? env.BENCH_JSON === '1',
 };
 
@@ -231,13 +236,28 @@ async function main() {
       };
       await plan('middle page (after, 50% deep)', 'select seq, kind, item_id, payload, publisher, at from pubsub_node_events where node_id = $1 and seq > $2 order by node_id, seq limit $3', [nodeId, s50k, opts.page + 1]);
       await plan('count with the index of the first entry', 'select count(*)::int, (count(*) filter (where seq < $2))::int from pubsub_node_events where node_id = $1', [nodeId, s50k]);
-      await plan('time window page', 'select seq from pubsub_node_events where node_id = $1 and at >= $2 and at <= $3 order by node_id, seq limit $4', [nodeId, windowStart, windowEnd, opts.page + 1]);
+      await plan(
+        'time window page, as the plain keyset query would run (the planner walks (node_id, seq) from the start)',
+        'select seq from pubsub_node_events where node_id = $1 and at >= $2 and at <= $3 order by node_id, seq limit $4',
+        [nodeId, windowStart, windowEnd, opts.page + 1],
+      );
+      await plan(
+        'time window page, as createPgNodeLog runs it for a window of at most WINDOW_PATH_MAX entries',
+        'select seq, kind, item_id, payload, publisher, at from pubsub_node_events where seq in (with w as materialized (select seq from pubsub_node_events where node_id = $1 and at >= $2 and at <= $3) select seq from w order by seq asc limit $4) order by seq',
+        [nodeId, windowStart, windowEnd, opts.page + 1],
+      );
     }
 
     // ---- full IQ round trip through Prosody ------------------------------------------------------------
     if (opts.xmpp) {
       prosody = await startProsody({ users: [{ user: 'alice', password: 'pw' }, { user: 'bob', password: 'pw' }], logLevel: 'warn', nagle: !opts.prosodyNoDelay });
-      stack = await startBrokerStack({ prosody, mode: 'separate', databaseUrl: temp.url, requestTimeoutMs: 10_000 });
+      stack = await startBrokerStack({
+        prosody,
+        mode: 'separate',
+        databaseUrl: temp.url,
+        requestTimeoutMs: 10_000,
+        ...(opts.sendWindow === undefined ? {} : { serviceEnv: { mam: { MAM_SEND_WINDOW: String(opts.sendWindow) } } }),
+      });
       bob = await connectClient({ port: prosody.c2sPort, user: 'bob', password: 'pw' });
       const client = bob;
       let counter = 0;
@@ -291,7 +311,7 @@ async function main() {
     // ---- report ---------------------------------------------------------------------------------------------
     const f = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(2) : '-');
     const p = (s: unknown, k: 'p50' | 'p95') => f((s as { p50: number; p95: number } | undefined)?.[k]);
-    console.log(`\nMAM on one PEP node: ${opts.events} events in the node (+${opts.events} elsewhere), page of ${opts.page}, ${opts.reps} repetitions, times in ms${opts.xmpp ? `, Prosody nagle ${opts.prosodyNoDelay ? 'off' : 'on'}` : ''}`);
+    console.log(`\nMAM on one PEP node: ${opts.events} events in the node (+${opts.events} elsewhere), page of ${opts.page}, ${opts.reps} repetitions, times in ms${opts.xmpp ? `, Prosody nagle ${opts.prosodyNoDelay ? 'off' : 'on'}, MAM_SEND_WINDOW ${opts.sendWindow ?? 16}` : ''}`);
     console.log('handler: MAM_COUNT_MAX 10000 (default; <count/> given when the set is smaller) | full count: unbounded | no count: MAM_COUNT_MAX 0');
     const header = ['page kind', 'results', 'count', 'handler p50', 'p95', 'full-count p50', 'no-count p50', 'SQL page p50', 'SQL full count p50', ...(opts.xmpp ? ['IQ p50', 'IQ p95', 'worker mean'] : [])];
     const table = rows.map((r) => [

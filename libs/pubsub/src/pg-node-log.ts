@@ -16,7 +16,7 @@ import { checkPageLimit, type NodeLogEntry, type NodeLogFilter, type NodeLogPage
  * - A count is an index-only range scan, optionally stopped after `max` entries.
  */
 
-type Executor = Pick<Database, 'select' | 'execute'>;
+type Executor = Pick<Database, 'select'>;
 
 /** Largest time window read through the `(node_id, at, seq)` index (its seqs are sorted in memory). */
 export const WINDOW_PATH_MAX = 5_000;
