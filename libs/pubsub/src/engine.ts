@@ -1,3 +1,4 @@
+import { decideNodeRead } from './node-access';
 import { ownerOnlyAccessPolicy, type AccessPolicy } from './access';
 import {
   DEFAULT_MAX_ITEMS_PER_NODE,
@@ -177,12 +178,6 @@ class Abort {
   constructor(readonly result: PubsubError) {}
 }
 
-/** The error a denied read gets, per access model (XEP-0060 §6.5.9 / §6.1.3). */
-const READ_DENIED: Readonly<Record<Exclude<AccessModel, 'open'>, PubsubErrorName>> = {
-  presence: 'presence-subscription-required',
-  roster: 'not-in-roster-group',
-  whitelist: 'closed-node',
-};
 
 function checkNodeName(node: string): PubsubError | undefined {
   if (node.length === 0) return fail('bad-request', 'node name required');
@@ -234,12 +229,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     return fail('bad-request', 'request id already used for a different request');
   }
 
+  /** The read decision shared with every other read path (MAM on nodes included). */
   async function mayRead(stored: StoredNode, actor: string): Promise<PubsubError | undefined> {
-    if (isSameAccount(actor, stored.service)) return undefined;
-    const model = stored.config.access_model;
-    if (model === 'open') return undefined;
-    if (await access.canRead(stored.service, stored.node, stored.config, actor)) return undefined;
-    return fail(READ_DENIED[model]);
+    const decision = await decideNodeRead(stored, actor, access);
+    return decision.allowed ? undefined : fail(decision.denial);
   }
 
   const toItem = (i: StoredItem): PubsubItem => ({ id: i.itemId, payload: i.payload, publisher: i.publisher, publishedAt: i.publishedAt, seq: i.publishedSeq });

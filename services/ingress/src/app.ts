@@ -69,6 +69,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
   const disco = createDiscoResponder({
     subjectPrefix: config.SUBJECT_PREFIX,
     cacheMs: config.FEATURES_CACHE_MS,
+    waitMs: config.FEATURES_WAIT_MS,
     fetchFeatures: (subject) => requestFeatures(bus.nc, subject, config.FEATURES_TIMEOUT_MS),
   });
   const forwarder = createNatsForwarder(bus.nc, bus.isConnected);

@@ -25,6 +25,8 @@ export const IngressEnvSchema = z.object({
   /** How long worker disco features are cached for disco-nesting answers. */
   FEATURES_CACHE_MS: int(30_000, 0, 3_600_000),
   FEATURES_TIMEOUT_MS: int(1000, 50, 30_000),
+  /** How long a disco-nesting answer waits for a worker kind that does not answer yet (workers still starting). */
+  FEATURES_WAIT_MS: int(15_000, 0, 30_000),
 });
 
 export type IngressConfig = z.infer<typeof IngressEnvSchema>;

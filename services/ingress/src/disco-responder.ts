@@ -5,6 +5,12 @@ import { routeForNamespace, featuresSubject, type WorkerFeatures } from '@dbroke
 export interface DiscoResponderDeps {
   subjectPrefix: string;
   cacheMs: number;
+  /**
+   * How long to keep asking when no worker answers yet. Prosody asks for nested features once per
+   * server start, so answering "nothing" while the workers are still starting would hide their features
+   * until the server restarts; ejabberd gives us 32 s to answer before it gives up on the delegation.
+   */
+  waitMs: number;
   /** Asks the worker kind behind a subject for its features; null when none answers. */
   fetchFeatures: (subject: string) => Promise<WorkerFeatures | null>;
 }
@@ -24,7 +30,13 @@ export function createDiscoResponder(deps: DiscoResponderDeps) {
     const key = `${route}:${scope}`;
     const hit = cache.get(key);
     if (hit && Date.now() - hit.at < deps.cacheMs) return hit.value;
-    const got = await deps.fetchFeatures(featuresSubject(deps.subjectPrefix, route));
+    const subject = featuresSubject(deps.subjectPrefix, route);
+    const until = Date.now() + deps.waitMs;
+    let got = await deps.fetchFeatures(subject);
+    while (!got && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 250));
+      got = await deps.fetchFeatures(subject);
+    }
     const value = got ? (scope === 'bare' ? got : { identities: [], features: got.features }) : EMPTY;
     if (got) cache.set(key, { at: Date.now(), value });
     return value;

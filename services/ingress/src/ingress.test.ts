@@ -44,6 +44,7 @@ before(async () => {
     RECONNECT_INITIAL_MS: '20',
     RECONNECT_MAX_MS: '200',
     FEATURES_CACHE_MS: '0',
+    FEATURES_WAIT_MS: '500',
   });
   ingress = await startIngress(config, { logger, metrics: createMetrics({ service: 'ingress-test' }), tracer: trace.getTracer('test') });
   await fake.waitForConnection();
@@ -253,9 +254,11 @@ test('disco nesting: node echoed, worker features merged, always a result', asyn
   const empty = await fake.waitFor((e) => e.attrs.id === 'd1');
   assert.equal(empty.attrs.type, 'result');
   assert.equal(empty.getChild('query')!.attrs.node, `${DLG2}::${PUBSUB}`);
+  // A worker that comes up while the server waits for the answer still gets its features announced.
+  fake.send(q(`${DLG1}:bare:${PUBSUB}`, 'd2'));
+  await new Promise((r) => setTimeout(r, 150));
   const worker = startWorker({ nc: bus.nc, subjects: [], featureSubjects: ['xmpp.features.pubsub'], features: { identities: [{ category: 'pubsub', type: 'pep' }], features: [`${PUBSUB}#publish`] }, queue: 'pep', concurrency: 1, workerId: 'f', logger, handle: async () => '' });
   await bus.nc.flush();
-  fake.send(q(`${DLG1}:bare:${PUBSUB}`, 'd2'));
   const full = await fake.waitFor((e) => e.attrs.id === 'd2');
   assert.equal(full.getChild('query')!.attrs.node, `${DLG1}:bare:${PUBSUB}`);
   assert.equal(full.getChild('query')!.getChild('identity')?.attrs.type, 'pep');

@@ -61,6 +61,7 @@ before(async () => {
     RECONNECT_INITIAL_MS: '20',
     RECONNECT_MAX_MS: '200',
     FEATURES_CACHE_MS: '0',
+    FEATURES_WAIT_MS: '0',
   });
   metrics = createMetrics({ service: 'outbound-test' });
   ingress = await startIngress(config, { logger, metrics, tracer: trace.getTracer('test') });
