@@ -36,3 +36,26 @@ test('appendEvents stores a batch in one transaction, once per event id, project
     await handle.close();
   }
 });
+
+test('appendEvents on PGlite gives the same audit rows (the request-event fast path on both drivers)', async () => {
+  const handle = await createDatabase({});
+  try {
+    await runMigrations(handle.db, { migrationsDir: MIGRATIONS_DIR });
+    const r1 = received({ traceId: 'a'.repeat(32) });
+    const a1 = answered({ requestId: r1.requestId, latencyMs: 7, outcome: 'error', condition: 'item-not-found' });
+    const a2 = answered();
+    assert.deepEqual(await appendEvents(handle.db, [r1, a1, a2]), [true, true, true]);
+    assert.deepEqual(await appendEvents(handle.db, [a1]), [false]);
+    const row = await getAuditRow(handle.db, r1.requestId);
+    assert.equal(row?.outcome, 'error');
+    assert.equal(row?.condition, 'item-not-found');
+    assert.equal(row?.traceId, 'a'.repeat(32));
+    assert.equal(row?.requester, r1.from);
+    assert.ok(row?.receivedAt instanceof Date && row.answeredAt instanceof Date);
+    const lone = await getAuditRow(handle.db, a2.requestId);
+    assert.equal(lone?.outcome, 'result');
+    assert.equal(lone?.requester, null);
+  } finally {
+    await handle.close();
+  }
+});

@@ -1,6 +1,7 @@
 import { AuditEventSchema, type AuditEvent } from '@dbroker/bus';
 import { asc, count, gt, sql } from 'drizzle-orm';
-import type { Database } from './db';
+import { rawDbOf, type Database } from './db';
+import { appendRequestEvents, isRequestEvent } from './request-events';
 import { applyEvent, applyEvents, PROJECTIONS, type ProjectionName } from './projections';
 import { auditLog, events, grants, privileges } from './schema';
 
@@ -36,6 +37,7 @@ export async function appendEvent(db: Database, event: AuditEvent): Promise<bool
  */
 export async function appendEvents(db: Database, batch: AuditEvent[]): Promise<boolean[]> {
   if (batch.length === 0) return [];
+  if (batch.every(isRequestEvent)) return await appendRequestEvents(rawDbOf(db), batch);
   const unique = [...new Map(batch.map((e) => [e.id, e])).values()];
   return await db.transaction(async (tx) => {
     const inserted = await tx.insert(events).values(unique.map(eventRow)).onConflictDoNothing({ target: events.id }).returning({ id: events.id });
