@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import xml, { type Element } from '@xmpp/xml';
@@ -80,6 +80,16 @@ test('npm start: all services in one process with embedded NATS and PGlite serve
         process.kill(-child.pid!, 'SIGKILL');
       } catch {
         /* gone */
+      }
+    }
+    // The embedded nats-server runs in its own process group: end it if the broker could not.
+    const natsPid = Number(await readFile(join(dataDir, 'nats', 'nats-server.pid'), 'utf8').catch(() => ''));
+    const cmdline = natsPid ? await readFile(`/proc/${natsPid}/cmdline`, 'utf8').catch(() => '') : '';
+    if (natsPid && cmdline.includes(dataDir)) {
+      try {
+        process.kill(natsPid, 'SIGKILL');
+      } catch {
+        /* already gone */
       }
     }
     await rm(dataDir, { recursive: true, force: true });

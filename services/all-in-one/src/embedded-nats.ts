@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createServer, connect } from 'node:net';
 
 export interface EmbeddedNats {
@@ -38,14 +39,28 @@ async function waitForPort(port: number, timeoutMs: number): Promise<boolean> {
 }
 
 /** Starts nats-server (JetStream on, loopback only) as a child process for the all-in-one mode. */
+/** The pid file of the embedded server, so that one left behind by a killed broker can be found and ended. */
+export const embeddedNatsPidFile = (storeDir: string) => join(storeDir, 'nats-server.pid');
+
+/** Ends a nats-server a previous, killed run left on this store dir (it would hold the store's lock). */
+async function endLeftover(storeDir: string): Promise<void> {
+  const pid = Number(await readFile(embeddedNatsPidFile(storeDir), 'utf8').catch(() => ''));
+  if (!pid) return;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (cmdline.includes('nats-server') && cmdline.includes(storeDir)) process.kill(pid, 'SIGKILL');
+  await rm(embeddedNatsPidFile(storeDir), { force: true });
+}
+
 export async function startEmbeddedNats({ bin, port, storeDir }: { bin: string; port: number; storeDir: string }): Promise<EmbeddedNats> {
   await mkdir(storeDir, { recursive: true });
+  await endLeftover(storeDir);
   const p = port || (await freePort());
   // Its own process group: a Ctrl-C or a group SIGTERM reaches the broker, which drains and then stops
   // NATS itself, instead of NATS dying under requests still in flight.
   const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(p), '-js', '-sd', storeDir], { stdio: ['ignore', 'ignore', 'ignore'], detached: true });
   const killOnExit = () => child.exitCode === null && child.kill('SIGKILL');
   process.once('exit', killOnExit);
+  if (child.pid) await writeFile(embeddedNatsPidFile(storeDir), String(child.pid));
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const outcome = await Promise.race([
@@ -77,6 +92,7 @@ export async function startEmbeddedNats({ bin, port, storeDir }: { bin: string; 
       await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
       clearTimeout(timer);
       if (child.exitCode === null) child.kill('SIGKILL');
+      await rm(embeddedNatsPidFile(storeDir), { force: true });
     },
   };
 }
