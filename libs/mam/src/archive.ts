@@ -1,5 +1,5 @@
 import xml, { type Element } from '@xmpp/xml';
-import { buildErrorElement } from '@dbroker/protocol';
+import { buildErrorElement, iqReplyAttrs } from '@dbroker/protocol';
 import { bareJid, type NodeLogEntry, type NodeLogFilter, type NodeLogReader, type NodeReadDecision, type StoredNode } from '@dbroker/pubsub';
 import { archiveIdOf, seqOfArchiveId } from './archive-id';
 import { MamDeliveryError, MamRefusal, mamStanzaError, refuse, type MamErrorName } from './errors';
@@ -73,14 +73,6 @@ const DELIVERY_ERRORS: Readonly<Record<MamDeliveryError['failure'], MamErrorName
   offline: 'delivery-offline',
 };
 
-function replyAttrs(iq: Element, type: 'result' | 'error'): Record<string, string> {
-  const attrs: Record<string, string> = { type };
-  const { id, from, to } = iq.attrs;
-  if (id !== undefined) attrs.id = id;
-  if (to !== undefined) attrs.from = to;
-  if (from !== undefined) attrs.to = from;
-  return attrs;
-}
 
 const toArchiveEntry = (e: NodeLogEntry): ArchiveEntry => ({ id: archiveIdOf(e.seq), kind: e.kind, itemId: e.itemId, payload: e.payload, at: e.at });
 
@@ -217,7 +209,7 @@ export function createMamIqHandler(deps: MamArchiveDeps): MamIqHandler {
       last: last?.id,
       count,
     };
-    return xml('iq', replyAttrs(iq, 'result'), buildFin({ ns: req.ns, queryId: req.queryId, complete: !page.more, rsm: answer }));
+    return xml('iq', iqReplyAttrs(iq, 'result'), buildFin({ ns: req.ns, queryId: req.queryId, complete: !page.more, rsm: answer }));
   }
 
   async function dispatch(iq: Element, ctx: MamIqContext): Promise<Element> {
@@ -225,11 +217,11 @@ export function createMamIqHandler(deps: MamArchiveDeps): MamIqHandler {
     const req = parseMamRequest(iq);
     switch (req.kind) {
       case 'form':
-        return xml('iq', replyAttrs(iq, 'result'), xml('query', { xmlns: req.ns, ...(req.node === undefined ? {} : { node: req.node }) }, buildQueryForm(req.ns)));
+        return xml('iq', iqReplyAttrs(iq, 'result'), xml('query', { xmlns: req.ns, ...(req.node === undefined ? {} : { node: req.node }) }, buildQueryForm(req.ns)));
       case 'metadata': {
         const stored = await nodeFor(bareJid(iq.attrs.to), req.node, iq.attrs.from);
         const bounds = await deps.log.bounds(stored.id);
-        return xml('iq', replyAttrs(iq, 'result'), buildMetadata(NS_MAM_2, bounds && { first: toArchiveEntry(bounds.first), last: toArchiveEntry(bounds.last) }));
+        return xml('iq', iqReplyAttrs(iq, 'result'), buildMetadata(NS_MAM_2, bounds && { first: toArchiveEntry(bounds.first), last: toArchiveEntry(bounds.last) }));
       }
       case 'query':
         return await query(iq, req, ctx);
@@ -251,7 +243,7 @@ export function createMamIqHandler(deps: MamArchiveDeps): MamIqHandler {
         refusal = refuse('internal');
         deps.logger?.error({ err, requestId: ctx.requestId }, 'mam request failed');
       }
-      return xml('iq', replyAttrs(iq, 'error'), buildErrorElement(mamStanzaError(refusal)));
+      return xml('iq', iqReplyAttrs(iq, 'error'), buildErrorElement(mamStanzaError(refusal)));
     }
   };
 }

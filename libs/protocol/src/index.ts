@@ -93,5 +93,5 @@ export {
 } from './disco-nesting';
 export type { DiscoIdentity, DiscoInfo, DiscoNestingNode } from './disco-nesting';
 
-export { buildIqError, buildIqResult, firstChildElement, iqType, isIq, isIqRequest } from './iq';
+export { buildIqError, buildIqResult, firstChildElement, iqReplyAttrs, iqType, isIq, isIqRequest } from './iq';
 export type { IqType } from './iq';

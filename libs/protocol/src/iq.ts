@@ -34,7 +34,8 @@ export function firstChildElement(el: Element): Element | undefined {
   return el.children.find(isElementNode);
 }
 
-function replyAttrs(iq: Element, type: 'result' | 'error'): Record<string, string> {
+/** Attributes of the answer to `iq` (RFC 6120 §8.2.3): its type, the same id, from and to swapped. */
+export function iqReplyAttrs(iq: Element, type: 'result' | 'error'): Record<string, string> {
   const attrs: Record<string, string> = { type, id: iq.attrs.id ?? '' };
   if (iq.attrs.to !== undefined) attrs.from = iq.attrs.to;
   if (iq.attrs.from !== undefined) attrs.to = iq.attrs.from;
@@ -43,7 +44,7 @@ function replyAttrs(iq: Element, type: 'result' | 'error'): Record<string, strin
 
 /** `<iq type='result'>` answering `iq` (RFC 6120 §8.2.3): same id, from and to swapped, at most one child. */
 export function buildIqResult(iq: Element, child?: Element): Element {
-  return xml('iq', replyAttrs(iq, 'result'), child === undefined ? null : cloneElement(child));
+  return xml('iq', iqReplyAttrs(iq, 'result'), child === undefined ? null : cloneElement(child));
 }
 
 /**
@@ -54,5 +55,5 @@ export function buildIqResult(iq: Element, child?: Element): Element {
 export function buildIqError(iq: Element, err: StanzaError): Element | null {
   const t = iqType(iq);
   if (t !== 'get' && t !== 'set') return null;
-  return xml('iq', replyAttrs(iq, 'error'), buildErrorElement(err));
+  return xml('iq', iqReplyAttrs(iq, 'error'), buildErrorElement(err));
 }

@@ -1,5 +1,5 @@
 import xml, { type Element } from '@xmpp/xml';
-import { buildErrorElement, parseXml, StanzaError, type StanzaErrorCondition, type StanzaErrorType } from '@dbroker/protocol';
+import { buildErrorElement, parseXml, StanzaError, type StanzaErrorCondition, type StanzaErrorType, iqReplyAttrs } from '@dbroker/protocol';
 import { configFromFields, type NodeConfig } from './config';
 import type { PubsubEngine, PubsubError, PubsubErrorName } from './engine';
 import { NS_DATA_FORMS, NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_OWNER, NS_PUBSUB_PUBLISH_OPTIONS } from './features';
@@ -108,21 +108,13 @@ function engineError(err: PubsubError): Refusal {
   return err.error === 'internal' ? refuse('internal') : refuse(err.error, err.text);
 }
 
-function replyAttrs(iq: Element, type: 'result' | 'error'): Record<string, string> {
-  const attrs: Record<string, string> = { type };
-  const { id, from, to } = iq.attrs;
-  if (id !== undefined) attrs.id = id;
-  if (to !== undefined) attrs.from = to;
-  if (from !== undefined) attrs.to = from;
-  return attrs;
-}
 
 function resultIq(iq: Element, child?: Element): Element {
-  return child ? xml('iq', replyAttrs(iq, 'result'), child) : xml('iq', replyAttrs(iq, 'result'));
+  return child ? xml('iq', iqReplyAttrs(iq, 'result'), child) : xml('iq', iqReplyAttrs(iq, 'result'));
 }
 
 function errorIq(iq: Element, err: Refusal): Element {
-  return xml('iq', replyAttrs(iq, 'error'), pubsubErrorElement(err.name, { text: err.text, feature: err.feature }));
+  return xml('iq', iqReplyAttrs(iq, 'error'), pubsubErrorElement(err.name, { text: err.text, feature: err.feature }));
 }
 
 const requireType = (iq: Element, type: 'get' | 'set', verb: string) => {

@@ -1,8 +1,8 @@
 import { AuditEventSchema, type AuditEvent } from '@dbroker/bus';
 import { asc, count, gt, sql } from 'drizzle-orm';
 import { rawDbOf, type Database } from './db';
-import { appendRequestEvents, isRequestEvent } from './request-events';
-import { applyEvent, applyEvents, PROJECTIONS, type ProjectionName } from './projections';
+import { appendRequestEvents } from './request-events';
+import { applyEvent, applyEvents, isRequestEvent, PROJECTIONS, type ProjectionName } from './projections';
 import { auditLog, events, grants, privileges } from './schema';
 
 /** The `events` row of an event. Pure. */

@@ -218,23 +218,30 @@ export async function applyEvent(tx: Executor, event: AuditEvent, only: Readonly
   }
 }
 
-/**
- * Applies a batch of new events, in order, with as few statements as possible: the `request.received`
- * and `request.answered` of one request (usually in the same batch) become one audit row written once,
- * and all such rows go in one multi-row upsert. Same result as `applyEvent` on each event in turn.
- */
-export async function applyEvents(tx: Executor, batch: readonly AuditEvent[], only: ReadonlySet<ProjectionName> = ALL): Promise<void> {
-  if (!only.has('audit_log')) {
-    for (const e of batch) await applyEvent(tx, e, only);
-    return;
-  }
+type RequestEvent = EventOf<'request.received' | 'request.answered'>;
+
+export const isRequestEvent = (e: AuditEvent): e is RequestEvent => e.type === 'request.received' || e.type === 'request.answered';
+
+export interface RequestRows {
+  /** Requests whose received and answered events are both in the batch: one complete row each. */
+  both: NewAuditRow[];
+  onlyReceived: NewAuditRow[];
+  onlyAnswered: NewAuditRow[];
+  /** A second event of the same kind for one request (never produced by the ingress): apply one by one. */
+  later: RequestEvent[];
+}
+
+/** Groups request events into audit rows so that each request is written once per batch. Pure. */
+export function requestRows(batch: readonly RequestEvent[]): RequestRows {
   const received = new Map<string, EventOf<'request.received'>>();
   const answered = new Map<string, EventOf<'request.answered'>>();
-  const rest: AuditEvent[] = [];
+  const later: RequestEvent[] = [];
   for (const e of batch) {
-    if (e.type === 'request.received' && !received.has(e.requestId)) received.set(e.requestId, e);
-    else if (e.type === 'request.answered' && !answered.has(e.requestId)) answered.set(e.requestId, e);
-    else rest.push(e);
+    if (e.type === 'request.received') {
+      if (received.has(e.requestId)) later.push(e);
+      else received.set(e.requestId, e);
+    } else if (answered.has(e.requestId)) later.push(e);
+    else answered.set(e.requestId, e);
   }
   const both: NewAuditRow[] = [];
   const onlyReceived: NewAuditRow[] = [];
@@ -247,13 +254,26 @@ export async function applyEvents(tx: Executor, batch: readonly AuditEvent[], on
     answered.delete(id);
     both.push({ ...auditRowOf(r), ...auditRowOf(a), traceId: r.traceId ?? a.traceId ?? null });
   }
-  const onlyAnswered = [...answered.values()].map(auditRowOf);
-  const upsert = async (rows: NewAuditRow[], set: Record<string, SQL>) => {
-    if (rows.length) await tx.insert(auditLog).values(rows).onConflictDoUpdate({ target: auditLog.requestId, set });
+  return { both, onlyReceived, onlyAnswered: [...answered.values()].map(auditRowOf), later };
+}
+
+/**
+ * Applies a batch of new events, in order, with as few statements as possible: the `request.received`
+ * and `request.answered` of one request (usually in the same batch) become one audit row written once,
+ * and all such rows go in one multi-row upsert. Same result as `applyEvent` on each event in turn.
+ */
+export async function applyEvents(tx: Executor, batch: readonly AuditEvent[], only: ReadonlySet<ProjectionName> = ALL): Promise<void> {
+  if (!only.has('audit_log')) {
+    for (const e of batch) await applyEvent(tx, e, only);
+    return;
+  }
+  const rows = requestRows(batch.filter(isRequestEvent));
+  const upsert = async (values: NewAuditRow[], set: Record<string, SQL>) => {
+    if (values.length) await tx.insert(auditLog).values(values).onConflictDoUpdate({ target: auditLog.requestId, set });
   };
-  await upsert(both, { ...auditUpdates['request.received'], ...auditUpdates['request.answered'], traceId: take(auditLog.traceId) });
-  await upsert(onlyReceived, auditUpdates['request.received']);
-  await upsert(onlyAnswered, auditUpdates['request.answered']);
+  await upsert(rows.both, { ...auditUpdates['request.received'], ...auditUpdates['request.answered'], traceId: take(auditLog.traceId) });
+  await upsert(rows.onlyReceived, auditUpdates['request.received']);
+  await upsert(rows.onlyAnswered, auditUpdates['request.answered']);
   // Grants depend on order among themselves; rejections never share a request id with the above.
-  for (const e of rest) await applyEvent(tx, e, only);
+  for (const e of [...rows.later, ...batch.filter((e) => !isRequestEvent(e))]) await applyEvent(tx, e, only);
 }

@@ -1,11 +1,8 @@
-import type { AuditEvent } from '@dbroker/bus';
-import { auditRowOf } from './projections';
+import { auditRowOf, requestRows, type RequestRows } from './projections';
 import type { RawDb } from './raw';
 import type { NewAuditRow } from './schema';
 
-type RequestEvent = Extract<AuditEvent, { type: 'request.received' | 'request.answered' }>;
-
-export const isRequestEvent = (e: AuditEvent): e is RequestEvent => e.type === 'request.received' || e.type === 'request.answered';
+type RequestEvent = RequestRows['later'][number];
 
 // The hot path of the projector: a batch of request.received / request.answered events (almost all the
 // traffic) in three prepared statements on unnest()ed arrays, without the query builder. Same rows as
@@ -51,34 +48,17 @@ export async function appendRequestEvents(raw: RawDb, batch: RequestEvent[]): Pr
       ],
     });
     const fresh = new Set(inserted.map((r) => r.id));
-    const received = new Map<string, Extract<RequestEvent, { type: 'request.received' }>>();
-    const answered = new Map<string, Extract<RequestEvent, { type: 'request.answered' }>>();
-    const later: RequestEvent[] = [];
-    for (const e of unique) {
-      if (!fresh.has(e.id)) continue;
-      const into = e.type === 'request.received' ? received : answered;
-      if (into.has(e.requestId)) later.push(e);
-      else (into as Map<string, RequestEvent>).set(e.requestId, e);
-    }
-    const both: NewAuditRow[] = [];
-    const onlyReceived: NewAuditRow[] = [];
-    for (const [id, r] of received) {
-      const a = answered.get(id);
-      if (!a) {
-        onlyReceived.push(auditRowOf(r));
-        continue;
-      }
-      answered.delete(id);
-      both.push({ ...auditRowOf(r), ...auditRowOf(a), traceId: r.traceId ?? a.traceId ?? null });
-    }
-    const run = async (name: string, text: string, rows: NewAuditRow[]) => {
-      if (rows.length) await tx.query({ name, text, values: columnsOf(rows) });
+    const rows = requestRows(unique.filter((e) => fresh.has(e.id)));
+    const run = async (name: string, text: string, values: NewAuditRow[]) => {
+      if (values.length) await tx.query({ name, text, values: columnsOf(values) });
     };
-    await run('dbroker_audit_both', UPSERT_BOTH, both);
-    await run('dbroker_audit_received', UPSERT_RECEIVED, onlyReceived);
-    await run('dbroker_audit_answered', UPSERT_ANSWERED, [...answered.values()].map(auditRowOf));
-    // A second event of the same kind for one request (never produced by the ingress): one at a time.
-    for (const e of later) await run(e.type === 'request.received' ? 'dbroker_audit_received' : 'dbroker_audit_answered', e.type === 'request.received' ? UPSERT_RECEIVED : UPSERT_ANSWERED, [auditRowOf(e)]);
+    await run('dbroker_audit_both', UPSERT_BOTH, rows.both);
+    await run('dbroker_audit_received', UPSERT_RECEIVED, rows.onlyReceived);
+    await run('dbroker_audit_answered', UPSERT_ANSWERED, rows.onlyAnswered);
+    for (const e of rows.later) {
+      if (e.type === 'request.received') await run('dbroker_audit_received', UPSERT_RECEIVED, [auditRowOf(e)]);
+      else await run('dbroker_audit_answered', UPSERT_ANSWERED, [auditRowOf(e)]);
+    }
     const firstSeen = new Set<string>();
     return batch.map((e) => {
       if (!fresh.has(e.id) || firstSeen.has(e.id)) return false;
