@@ -6,6 +6,7 @@ import { startProsody, type ProsodyHandle } from '../harness/prosody';
 import { connectClient, iq, closeAll, StanzaErrorResponse, IqTimeoutError, type Client } from '../harness/xmpp-client';
 import { startBrokerStack, type BrokerStack } from '../harness/stack';
 import { createTempDatabase, type TempDatabase } from '../harness/postgres';
+import { eventually, sleep, sqlRows as sqlRowsOf } from '../harness/wait';
 
 // MAM on PEP nodes end to end (XEP-0313 + XEP-0442): real Prosody 0.12 delegating urn:xmpp:mam:2 with
 // filtering on `node` and granting message privileges, our services as separate processes (projector,
@@ -34,26 +35,9 @@ let mallory: Client;
 let windowStart: Date;
 let windowEnd: Date;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}
 
-async function sqlRows(text: string, values: unknown[] = []): Promise<Record<string, any>[]> {
-  try {
-    return (await sql.query(text, values)).rows;
-  } catch (err) {
-    if ((err as { code?: string }).code === '42P01') return []; // table not migrated yet
-    throw err;
-  }
-}
+const sqlRows = (text: string, values: unknown[] = []) => sqlRowsOf(sql, text, values);
 
 function publishIq(node: string, itemId: string, options?: Record<string, string>) {
   const children: Element[] = [xml('publish', { node }, xml('item', { id: itemId }, xml('entry', { xmlns: 'http://www.w3.org/2005/Atom' }, xml('title', {}, `post ${itemId}`))))];

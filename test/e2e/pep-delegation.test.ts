@@ -7,6 +7,7 @@ import { connectClient, iq, closeAll, StanzaErrorResponse, IqTimeoutError, type 
 import { startBrokerStack, type BrokerStack } from '../harness/stack';
 import { startOtlpCollector, type OtlpCollector } from '../harness/otlp-collector';
 import { createTempDatabase, type TempDatabase } from '../harness/postgres';
+import { eventually, sqlRows as sqlRowsOf } from '../harness/wait';
 
 // The delegated request path end to end: real Prosody 0.12 + mod_delegation, our services as separate
 // processes, real NATS, real Postgres, real XMPP clients.
@@ -46,30 +47,13 @@ after(async () => {
   await prosody?.stop();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}
 
 async function waitForGrant(namespace: string) {
   await eventually(async () => (await sqlRows('select 1 from grants where namespace = $1', [namespace])).length > 0, 15_000, `grant ${namespace}`);
 }
 
-async function sqlRows(text: string, values: unknown[] = []): Promise<Record<string, any>[]> {
-  try {
-    return (await sql.query(text, values)).rows;
-  } catch (err) {
-    if ((err as { code?: string }).code === '42P01') return []; // table not migrated yet
-    throw err;
-  }
-}
+const sqlRows = (text: string, values: unknown[] = []) => sqlRowsOf(sql, text, values);
 
 function publishIq(node: string, itemId: string | undefined, payload: Element, to?: string, options?: Record<string, string>) {
   const children: Element[] = [xml('publish', { node }, xml('item', itemId ? { id: itemId } : {}, payload))];

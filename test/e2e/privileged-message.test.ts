@@ -10,6 +10,7 @@ import { createLogger, createMetrics } from '@dbroker/telemetry';
 import { startProsody, type ProsodyHandle } from '../harness/prosody';
 import { connectClient, closeAll, xml, type Client } from '../harness/xmpp-client';
 import { startBrokerStack, type BrokerStack } from '../harness/stack';
+import { eventually, sleep, sqlRows as sqlRowsOf } from '../harness/wait';
 
 // XEP-0356 privileged messages end to end: real Prosody 0.12 + mod_privilege (roster get, message
 // outgoing, presence roster), our services as separate processes, a worker-side NATS client speaking
@@ -53,26 +54,9 @@ after(async () => {
   await prosody?.stop();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}
 
-async function sqlRows(text: string, values: unknown[] = []): Promise<Record<string, any>[]> {
-  try {
-    return (await sql.query(text, values)).rows;
-  } catch (err) {
-    if ((err as { code?: string }).code === '42P01') return []; // table not migrated yet
-    throw err;
-  }
-}
+const sqlRows = (text: string, values: unknown[] = []) => sqlRowsOf(sql, text, values);
 
 function envelope(from: string, to: string, body: string, requestId?: string): OutboundEnvelope {
   const stanza = xml('message', { xmlns: 'jabber:client', from, to, type: 'chat', id: `m-${body}` }, xml('body', {}, body)).toString();
