@@ -208,8 +208,13 @@ describe('Prosody 0.12 mod_delegation + mod_privilege, probed with a raw compone
     const grantIndex = inbox.stanzas.findIndex((el) => el.name === 'message' && !!el.getChild('delegation', NS_DELEGATION));
     assert.ok(inbox.stanzas.indexOf(queries.at(-1)!) < grantIndex, 'Prosody asks for disco before advertising');
 
-    // The bare-JID features we answered are merged into the account's disco#info.
-    const info = await iq(alice, cxml('iq', { type: 'get', to: 'alice@localhost' }, cxml('query', { xmlns: NS_DISCO_INFO })));
+    // The bare-JID features we answered are merged into the account's disco#info (once Prosody has read
+    // our answers, which can come after the grant: poll for a bounded time).
+    let info = await iq(alice, cxml('iq', { type: 'get', to: 'alice@localhost' }, cxml('query', { xmlns: NS_DISCO_INFO })));
+    for (let i = 0; i < 50 && !info.getChild('query', NS_DISCO_INFO)!.getChildren('feature').some((f) => f.attrs.var === NS_PUBSUB); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      info = await iq(alice, cxml('iq', { type: 'get', to: 'alice@localhost' }, cxml('query', { xmlns: NS_DISCO_INFO })));
+    }
     const q = info.getChild('query', NS_DISCO_INFO)!;
     assert.ok(q.getChildren('feature').some((f) => f.attrs.var === NS_PUBSUB), info.toString());
     assert.ok(q.getChildren('identity').some((i) => i.attrs.category === 'pubsub' && i.attrs.type === 'pep'), info.toString());
