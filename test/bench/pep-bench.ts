@@ -20,6 +20,8 @@
 //   --max-seconds S        BENCH_MAX_SECONDS        wall-clock cap of each measured phase (default 120)
 //   --prosody-nodelay      BENCH_PROSODY_NODELAY=1  network_settings.nagle = false in Prosody
 //   --json                 BENCH_JSON=1             also print the results as JSON
+//   BENCH_BROKER_ENTRY=F   run the broker service (all-in-one, or BENCH_PROFILE_SERVICE in separate mode) from
+//                          F instead of its main.ts, e.g. test/bench/profile-entry.ts to take a CPU profile
 // Exit code 3 when a requested broker phase could not run (the table still shows what did).
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
