@@ -23,7 +23,7 @@ export {
 export type { MamNamespace } from './namespaces';
 export { parseMamRequest, MAX_QUERY_ID_LENGTH } from './request';
 export type { MamRequest } from './request';
-export { buildEvent, buildResultMessage, buildFin, buildMetadata, pruneUnusedPrefixes } from './results';
+export { buildEvent, buildResultMessage, buildFin, buildMetadata } from './results';
 export type { ArchiveEntry, ResultMessageOptions, FinOptions } from './results';
 export { parseRsmSet, buildRsmSet } from './rsm';
 export type { RsmRequest, RsmAnswer } from './rsm';

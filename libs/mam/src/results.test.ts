@@ -42,10 +42,3 @@ test('fin (§4.3) and metadata (§6)', () => {
   assert.equal(buildMetadata('urn:xmpp:mam:2', undefined).toString(), '<metadata xmlns="urn:xmpp:mam:2"/>');
 });
 
-test('payload prefix declarations nobody uses are dropped (a stored payload may carry the stream\'s)', () => {
-  const entry = { ...publish, payload: "<tune xmlns='http://jabber.org/protocol/tune' xmlns:stream='http://etherx.jabber.org/streams' xmlns:g='urn:geo'><g:lat>1</g:lat><title xmlns:x='urn:x'>t</title></tune>" };
-  assert.equal(
-    buildEvent('n', entry, true).toString(),
-    '<event xmlns="http://jabber.org/protocol/pubsub#event"><items node="n"><item id="ae890ac5"><tune xmlns="http://jabber.org/protocol/tune" xmlns:g="urn:geo"><g:lat>1</g:lat><title>t</title></tune></item></items></event>',
-  );
-});

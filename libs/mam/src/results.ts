@@ -16,33 +16,6 @@ export interface ArchiveEntry {
   at: Date;
 }
 
-/** Namespace prefixes an element and its descendants use in element and attribute names. */
-function usedPrefixes(el: Element, into: Set<string>): Set<string> {
-  const colon = el.name.indexOf(':');
-  if (colon > 0) into.add(el.name.slice(0, colon));
-  for (const name of Object.keys(el.attrs)) {
-    const c = name.indexOf(':');
-    if (c > 0 && !name.startsWith('xmlns:')) into.add(name.slice(0, c));
-  }
-  for (const child of el.getChildElements()) usedPrefixes(child, into);
-  return into;
-}
-
-/**
- * Drops `xmlns:prefix` declarations nobody in the subtree uses. Stored payloads may carry declarations
- * inherited from the stanza they were cut out of (the stream's `xmlns:stream` among them, which the
- * outbound path rightly refuses in a privileged message); they mean nothing inside the item.
- */
-export function pruneUnusedPrefixes(el: Element): Element {
-  const used = usedPrefixes(el, new Set());
-  const prune = (e: Element) => {
-    for (const name of Object.keys(e.attrs)) if (name.startsWith('xmlns:') && !used.has(name.slice(6))) delete e.attrs[name];
-    for (const child of e.getChildElements()) prune(child);
-  };
-  prune(el);
-  return el;
-}
-
 /**
  * The event notification an archive entry stands for (XEP-0442 §3: "in the same manner as the
  * notifications sent to subscribers", one item per message): a publish is `<items><item/></items>`
@@ -55,7 +28,7 @@ export function buildEvent(node: string, entry: ArchiveEntry, deliverPayloads: b
     case 'publish': {
       const item = xml('item', entry.itemId === null ? {} : { id: entry.itemId });
       // stored payloads were size-checked when published (the limit may have been lowered since)
-      if (deliverPayloads && entry.payload !== null) item.cnode(pruneUnusedPrefixes(parseXml(entry.payload, { maxBytes: Number.POSITIVE_INFINITY })));
+      if (deliverPayloads && entry.payload !== null) item.cnode(parseXml(entry.payload, { maxBytes: Number.POSITIVE_INFINITY }));
       event.cnode(xml('items', { node }, item));
       break;
     }

@@ -8,7 +8,7 @@ export type { Failure, Result } from './result';
 
 export { DEFAULT_MAX_XML_BYTES, DEFAULT_MAX_XML_DEPTH, byteLength, parseXml, stripWhitespace } from './xml-parse';
 export type { ParseXmlOptions, StripWhitespaceOptions } from './xml-parse';
-export { cloneElement } from './xml-util';
+export { cloneElement, inheritedPrefixDeclarations, usedPrefixes } from './xml-util';
 
 export { bareJid, isBareJid, isDomainJid, isFullJid, jidToString, parseJid, sameBareJid } from './jid';
 export type { Jid } from './jid';

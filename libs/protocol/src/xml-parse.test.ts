@@ -135,3 +135,15 @@ describe('byteLength', () => {
     assert.equal(byteLength(xml('a', {}, 'é')), '<a>é</a>'.length + 1);
   });
 });
+
+it('a re-rooted inner iq keeps the prefix declarations it uses and leaves the stream root\'s behind', async () => {
+  const { parseForwardedIq } = await import('./delegation');
+  const stream = parseXml(
+    `<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns:g='urn:geo' xmlns='jabber:component:accept'><iq from='localhost' to='pubsub.localhost' id='f1' type='set'><delegation xmlns='urn:xmpp:delegation:2'><forwarded xmlns='urn:xmpp:forward:0'><iq xmlns='jabber:client' from='a@localhost/r' id='i1' type='set'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'><item><g:loc/></item></publish></pubsub></iq></forwarded></delegation></iq></stream:stream>`,
+  );
+  const parsed = parseForwardedIq(stream.getChildElements()[0]!, { serverDomain: 'localhost', componentDomain: 'pubsub.localhost', maxBytes: 65536 });
+  assert.ok(parsed.ok);
+  const text = parsed.value.inner.toString();
+  assert.doesNotMatch(text, /xmlns:stream/);
+  assert.match(text, /xmlns:g="urn:geo"/);
+});

@@ -56,12 +56,29 @@ export function ownNamespace(el: Element): string | undefined {
   return ns === undefined || ns === '' ? undefined : ns;
 }
 
-/** `xmlns:prefix` declarations made by the ancestors of `el` (nearest wins), for re-rooting a copy. */
+/** Namespace prefixes `el` and its descendants use in element and attribute names. */
+export function usedPrefixes(el: Element, into: Set<string> = new Set()): Set<string> {
+  const take = (name: string) => {
+    const colon = name.indexOf(':');
+    if (colon > 0 && !name.startsWith('xmlns:')) into.add(name.slice(0, colon));
+  };
+  take(el.name);
+  for (const name of Object.keys(el.attrs)) take(name);
+  for (const child of childElements(el)) usedPrefixes(child, into);
+  return into;
+}
+
+/**
+ * `xmlns:prefix` declarations made by the ancestors of `el` (nearest wins) for the prefixes the subtree
+ * uses, for re-rooting a copy. Unused ones (the stream root's `xmlns:stream` above every stanza) are left
+ * behind: they would travel into stored payloads and privileged messages, where they mean nothing.
+ */
 export function inheritedPrefixDeclarations(el: Element): Record<string, string> {
+  const used = usedPrefixes(el);
   const decls: Record<string, string> = {};
   for (let p = el.parent; p; p = p.parent) {
     for (const [k, v] of Object.entries(p.attrs)) {
-      if (k.startsWith('xmlns:') && !(k in decls)) decls[k] = v;
+      if (k.startsWith('xmlns:') && !(k in decls) && used.has(k.slice(6))) decls[k] = v;
     }
   }
   return decls;

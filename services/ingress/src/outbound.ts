@@ -4,6 +4,7 @@ import {
   ProtocolError,
   buildPrivilegedMessage,
   checkPrivilegedOutbound,
+  parseErrorElement,
   parseXml,
   type StanzaErrorCondition,
 } from '@dbroker/protocol';
@@ -159,9 +160,7 @@ export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
       const s = sent.get(id);
       if (!s) return false;
       sent.delete(id);
-      const error = msg.getChild('error');
-      const condition = error?.getChildElements().find((c) => c.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-stanzas' && c.name !== 'text')?.name ?? 'undefined-condition';
-      const text = error?.getChildText('text', 'urn:ietf:params:xml:ns:xmpp-stanzas');
+      const { condition, text } = parseErrorElement(msg) ?? { condition: 'undefined-condition', text: undefined };
       const reason = `the server refused the privileged message: ${condition}${text ? ` (${text})` : ''}`;
       metrics.privilegedMessages.inc({ outcome: 'server-error' });
       logger.warn(

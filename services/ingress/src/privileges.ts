@@ -1,4 +1,4 @@
-import type { PrivilegeAdvertisement, PrivilegePermissions, PrivilegeVersion } from '@dbroker/protocol';
+import type { PrivilegeAdvertisement } from '@dbroker/protocol';
 
 /**
  * The XEP-0356 permissions the server granted on the current component stream. Like GrantTable it belongs
@@ -20,19 +20,6 @@ export class PrivilegeState {
   /** The last advertisement on this stream, or null when none came (mod_privilege absent, component not configured). */
   get(): PrivilegeAdvertisement | null {
     return this.current;
-  }
-
-  version(): PrivilegeVersion | null {
-    return this.current?.version ?? null;
-  }
-
-  perms(): PrivilegePermissions | null {
-    return this.current?.perms ?? null;
-  }
-
-  /** Whether messages may be sent on behalf of local users (`message='outgoing'`). */
-  canSendMessages(): boolean {
-    return this.current?.perms.message === 'outgoing';
   }
 }
 

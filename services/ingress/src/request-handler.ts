@@ -5,6 +5,8 @@ import {
   StanzaError,
   buildInnerReply,
   checkWorkerReply,
+  isStanzaErrorCondition,
+  parseErrorElement,
   parseForwardedIq,
   parseXml,
   wrapReply,
@@ -34,13 +36,6 @@ export interface RequestHandlerDeps {
   /** Called for stanzas that fail validation before a ForwardedRequest exists. */
   onBroken: (outer: Element, reason: string, condition: StanzaErrorCondition) => void;
 }
-
-const KNOWN_CONDITIONS = new Set<string>([
-  'bad-request', 'conflict', 'feature-not-implemented', 'forbidden', 'gone', 'internal-server-error', 'item-not-found',
-  'jid-malformed', 'not-acceptable', 'not-allowed', 'not-authorized', 'policy-violation', 'recipient-unavailable',
-  'redirect', 'registration-required', 'remote-server-not-found', 'remote-server-timeout', 'resource-constraint',
-  'service-unavailable', 'subscription-required', 'undefined-condition', 'unexpected-request',
-]);
 
 /**
  * One forwarded IQ from validation to its single answer. Whatever happens behind it (no worker, a dead
@@ -141,7 +136,7 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
                 const { reply } = res;
                 if (reply.requestId !== requestId) return fail('internal-server-error', 'cancel', `invalid reply: request id ${reply.requestId} does not match`, reply.worker);
                 if (reply.failure) {
-                  const cond = KNOWN_CONDITIONS.has(reply.failure.condition) ? (reply.failure.condition as StanzaErrorCondition) : 'internal-server-error';
+                  const cond = isStanzaErrorCondition(reply.failure.condition) ? reply.failure.condition : 'internal-server-error';
                   return fail(cond, cond === 'internal-server-error' ? 'wait' : 'cancel', `worker failure: ${reply.failure.text ?? reply.failure.condition}`, reply.worker);
                 }
                 let el: Element;
@@ -154,7 +149,7 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
                 if (!checked.ok) return fail('internal-server-error', 'cancel', `invalid reply: ${checked.reason}`, reply.worker);
                 const inner = checked.value;
                 const outcome = inner.attrs.type === 'error' ? 'error' : 'result';
-                const condition = outcome === 'error' ? errorCondition(inner) : undefined;
+                const condition = outcome === 'error' ? parseErrorElement(inner)?.condition : undefined;
                 return answer(inner, outcome, { worker: reply.worker, ...(condition ? { condition } : {}) });
               }
             }
@@ -165,9 +160,5 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
   };
 }
 
-function errorCondition(iq: Element): string | undefined {
-  const error = iq.getChild('error');
-  return error?.getChildElements().find((c) => c.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-stanzas')?.name;
-}
 
 export type { ForwardedRequest };
