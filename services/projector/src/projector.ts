@@ -139,60 +139,63 @@ export function createProjector({ nc, db, config, logger, onOutcome }: Projector
     return await jetstream(nc).consumers.get(stream, durable);
   }
 
-  async function project(m: JsMsg): Promise<MessageOutcome> {
-    lag.pending = m.info.pending;
-    const decoded = decodeAuditMessage(m.data);
-    if (!decoded.ok) {
-      logger.warn({ subject: m.subject, streamSeq: m.seq, reason: decoded.reason }, 'invalid audit event dropped');
-      m.ack();
-      return 'invalid';
-    }
-    for (const reason of decoded.invalid) logger.warn({ subject: m.subject, streamSeq: m.seq, reason }, 'invalid audit event in a batch dropped');
-    const { events } = decoded;
+  const stored = () => {
+    lag.failing = false;
+    lag.consecutiveFailures = 0;
+    lag.lastProjectedAt = new Date().toISOString();
+  };
+
+  /** A transient database failure: the messages go back to the stream and come again after the delay. */
+  const retryLater = (err: unknown, msgs: Array<{ m: JsMsg; events: AuditEvent[] }>) => {
+    lag.failing = true;
+    lag.consecutiveFailures++;
+    lag.lastError = err instanceof Error ? err.message : String(err);
+    const log = lag.consecutiveFailures === 1 || lag.consecutiveFailures % 50 === 0 ? logger.error : logger.warn;
+    const first = msgs[0]!;
+    log.call(
+      logger,
+      { err, eventId: first.events[0]!.id, messages: msgs.length, streamSeq: first.m.seq, deliveries: first.m.info.deliveryCount, retryDelayMs, consecutiveFailures: lag.consecutiveFailures },
+      'cannot store audit event; will retry',
+    );
+    for (const { m } of msgs) m.nak(retryDelayMs);
+  };
+
+  /**
+   * One message's events after the database refused its batch for good: stored alone, and if that is
+   * refused too, event by event, so that only the poison event is dropped (a lone one is terminated).
+   */
+  async function storeAlone(m: JsMsg, events: AuditEvent[]): Promise<MessageOutcome> {
     try {
       const fresh = await appendEvents(db, events);
       m.ack();
-      lag.failing = false;
-      lag.consecutiveFailures = 0;
-      lag.lastProjectedAt = new Date().toISOString();
       return fresh.some(Boolean) ? 'projected' : 'duplicate';
     } catch (err) {
-      if (isPermanentDbError(err)) {
-        if (events.length > 1) {
-          // Find the event the database refuses: store the others one by one.
-          let any = false;
-          for (const e of events) {
-            try {
-              any = (await appendEvent(db, e)) || any;
-            } catch (oneErr) {
-              if (!isPermanentDbError(oneErr)) throw oneErr;
-              logger.error({ err: oneErr, eventId: e.id, type: e.type, streamSeq: m.seq }, 'database refuses this event; dropped');
-            }
-          }
-          m.ack();
-          return any ? 'projected' : 'failed';
-        }
+      if (!isPermanentDbError(err)) throw err;
+      if (events.length === 1) {
         logger.error({ err, eventId: events[0]!.id, type: events[0]!.type, streamSeq: m.seq }, 'database refuses this event; dropped from the stream');
         m.term(); // no reason text: nats-server < 2.10.4 ignores '+TERM <reason>'
         return 'failed';
       }
-      lag.failing = true;
-      lag.consecutiveFailures++;
-      lag.lastError = err instanceof Error ? err.message : String(err);
-      const log = lag.consecutiveFailures === 1 || lag.consecutiveFailures % 50 === 0 ? logger.error : logger.warn;
-      log.call(logger, { err, eventId: events[0]!.id, events: events.length, streamSeq: m.seq, deliveries: m.info.deliveryCount, retryDelayMs, consecutiveFailures: lag.consecutiveFailures }, 'cannot store audit event; will retry');
-      m.nak(retryDelayMs);
-      return 'retried';
+      let any = false;
+      for (const e of events) {
+        try {
+          any = (await appendEvent(db, e)) || any;
+        } catch (oneErr) {
+          if (!isPermanentDbError(oneErr)) throw oneErr;
+          logger.error({ err: oneErr, eventId: e.id, type: e.type, streamSeq: m.seq }, 'database refuses this event; dropped');
+        }
+      }
+      m.ack();
+      return any ? 'projected' : 'failed';
     }
   }
 
   /**
    * Projects the messages that arrived together in one transaction (one commit instead of one per event).
-   * If the database refuses the batch for good, each message is retried alone so that only the poison one
+   * If the database refuses the batch for good, each message is stored alone so that only the poison one
    * is dropped; a transient failure hands the whole batch back.
    */
   async function projectBatch(batch: JsMsg[]): Promise<MessageOutcome[]> {
-    if (batch.length === 1) return [await project(batch[0]!)];
     const valid: Array<{ m: JsMsg; events: AuditEvent[] }> = [];
     const outcomes = new Map<JsMsg, MessageOutcome>();
     for (const m of batch) {
@@ -207,6 +210,7 @@ export function createProjector({ nc, db, config, logger, onOutcome }: Projector
         outcomes.set(m, 'invalid');
       }
     }
+    if (valid.length === 0) return batch.map((m) => outcomes.get(m)!);
     try {
       const fresh = await appendEvents(db, valid.flatMap((v) => v.events));
       let i = 0;
@@ -215,21 +219,21 @@ export function createProjector({ nc, db, config, logger, onOutcome }: Projector
         v.m.ack();
         outcomes.set(v.m, mine.some(Boolean) ? 'projected' : 'duplicate');
       }
-      lag.failing = false;
-      lag.consecutiveFailures = 0;
-      lag.lastProjectedAt = new Date().toISOString();
+      stored();
     } catch (err) {
-      if (isPermanentDbError(err)) {
-        for (const v of valid) outcomes.set(v.m, await project(v.m));
+      if (!isPermanentDbError(err)) {
+        retryLater(err, valid);
+        for (const v of valid) outcomes.set(v.m, 'retried');
       } else {
-        lag.failing = true;
-        lag.consecutiveFailures++;
-        lag.lastError = err instanceof Error ? err.message : String(err);
-        const log = lag.consecutiveFailures === 1 || lag.consecutiveFailures % 50 === 0 ? logger.error : logger.warn;
-        log.call(logger, { err, messages: valid.length, retryDelayMs, consecutiveFailures: lag.consecutiveFailures }, 'cannot store audit events; will retry');
-        for (const v of valid) {
-          v.m.nak(retryDelayMs);
-          outcomes.set(v.m, 'retried');
+        for (const [i, v] of valid.entries()) {
+          try {
+            outcomes.set(v.m, await storeAlone(v.m, v.events));
+          } catch (aloneErr) {
+            const rest = valid.slice(i);
+            retryLater(aloneErr, rest);
+            for (const r of rest) outcomes.set(r.m, 'retried');
+            break;
+          }
         }
       }
     }
