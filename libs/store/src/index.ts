@@ -11,7 +11,7 @@ export { runMigrations, readMigrations, parseMigration, MigrationError, MIGRATIO
 export type { Migration, MigrationLogger, MigrationResult, RunMigrationsOptions } from './migrate';
 export { appendEvent, appendEvents, rebuildProjections, eventRow } from './event-store';
 export type { RebuildOptions, RebuildResult } from './event-store';
-export { applyEvent, applyEvents, projectionOf, grantRows, auditRowOf, rejectedRequestId, PROJECTIONS } from './projections';
+export { applyEvent, projectionOf, grantRows, auditRowOf, rejectedRequestId, PROJECTIONS } from './projections';
 export type { ProjectionName } from './projections';
 export { getAuditRow, listAudit, listGrants, listPrivileges, MAX_AUDIT_LIMIT } from './queries';
 export type { ListAuditOptions, ListGrantsOptions, ListPrivilegesOptions } from './queries';

@@ -256,24 +256,3 @@ export function requestRows(batch: readonly RequestEvent[]): RequestRows {
   }
   return { both, onlyReceived, onlyAnswered: [...answered.values()].map(auditRowOf), later };
 }
-
-/**
- * Applies a batch of new events, in order, with as few statements as possible: the `request.received`
- * and `request.answered` of one request (usually in the same batch) become one audit row written once,
- * and all such rows go in one multi-row upsert. Same result as `applyEvent` on each event in turn.
- */
-export async function applyEvents(tx: Executor, batch: readonly AuditEvent[], only: ReadonlySet<ProjectionName> = ALL): Promise<void> {
-  if (!only.has('audit_log')) {
-    for (const e of batch) await applyEvent(tx, e, only);
-    return;
-  }
-  const rows = requestRows(batch.filter(isRequestEvent));
-  const upsert = async (values: NewAuditRow[], set: Record<string, SQL>) => {
-    if (values.length) await tx.insert(auditLog).values(values).onConflictDoUpdate({ target: auditLog.requestId, set });
-  };
-  await upsert(rows.both, { ...auditUpdates['request.received'], ...auditUpdates['request.answered'], traceId: take(auditLog.traceId) });
-  await upsert(rows.onlyReceived, auditUpdates['request.received']);
-  await upsert(rows.onlyAnswered, auditUpdates['request.answered']);
-  // Grants depend on order among themselves; rejections never share a request id with the above.
-  for (const e of [...rows.later, ...batch.filter((e) => !isRequestEvent(e))]) await applyEvent(tx, e, only);
-}

@@ -6,7 +6,7 @@ type RequestEvent = RequestRows['later'][number];
 
 // The hot path of the projector: a batch of request.received / request.answered events (almost all the
 // traffic) in three prepared statements on unnest()ed arrays, without the query builder. Same rows as
-// `applyEvents`; any other event type takes the general path.
+// `applyEvent` on each event in turn; any other event type takes the general path.
 const INSERT_EVENTS = `insert into events (id, type, server, component, at, trace_id, payload)
 select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::jsonb[])
 on conflict (id) do nothing returning id`;
@@ -30,9 +30,8 @@ function columnsOf(rows: NewAuditRow[]): unknown[][] {
   return KEYS.map((k) => rows.map((r) => (k === 'outcome' ? (r.outcome ?? 'pending') : (r[k] ?? null))));
 }
 
-/** Stores request events and projects the new ones into audit_log, in one transaction. */
-export async function appendRequestEvents(raw: RawDb, batch: RequestEvent[]): Promise<boolean[]> {
-  const unique = [...new Map(batch.map((e) => [e.id, e])).values()];
+/** Stores request events (distinct ids) and projects the new ones into audit_log, in one transaction; returns the new ids. */
+export async function appendRequestEvents(raw: RawDb, unique: RequestEvent[]): Promise<Set<string>> {
   return await raw.transaction(async (tx) => {
     const inserted = await tx.query<{ id: string }>({
       name: 'dbroker_events_append',
@@ -59,11 +58,6 @@ export async function appendRequestEvents(raw: RawDb, batch: RequestEvent[]): Pr
       if (e.type === 'request.received') await run('dbroker_audit_received', UPSERT_RECEIVED, [auditRowOf(e)]);
       else await run('dbroker_audit_answered', UPSERT_ANSWERED, [auditRowOf(e)]);
     }
-    const firstSeen = new Set<string>();
-    return batch.map((e) => {
-      if (!fresh.has(e.id) || firstSeen.has(e.id)) return false;
-      firstSeen.add(e.id);
-      return true;
-    });
+    return fresh;
   });
 }
