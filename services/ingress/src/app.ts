@@ -1,6 +1,5 @@
 import type { Tracer } from '@opentelemetry/api';
-import type { Subscription } from '@nats-io/transport-node';
-import { connectBus, createEventPublisher, encodeEnvelope, ensureEventsStream, outboundSubject, requestFeatures, type Bus } from '@dbroker/bus';
+import { connectBus, createEventPublisher, ensureEventsStream, outboundSubject, requestFeatures, type Bus } from '@dbroker/bus';
 import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
 import type { IngressConfig } from './config';
 import { createDispatcher } from './dispatcher';
@@ -8,7 +7,7 @@ import { createDiscoResponder } from './disco-responder';
 import { createNatsForwarder } from './forwarder';
 import { GrantTable } from './grants';
 import { createIngressMetrics } from './metrics';
-import { createOutboundHandler } from './outbound';
+import { createOutboundHandler, createOutboundSubscription } from './outbound';
 import { PrivilegeState } from './privileges';
 import { createRequestHandler } from './request-handler';
 import { createXmppLink } from './xmpp-link';
@@ -32,8 +31,6 @@ export interface Ingress {
   isReady(): boolean;
   stop(): Promise<void>;
 }
-
-const OUTBOUND_DRAIN_MS = 1000;
 
 /** Starts the ingress: NATS and the events stream first, the XMPP link last (nothing is routed before its backends). */
 export async function startIngress(config: IngressConfig, deps: IngressDeps): Promise<Ingress> {
@@ -113,59 +110,13 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     metrics,
   });
 
-  // Outbound stanzas from workers (XEP-0356 privileged messages). A plain subscription, not a queue
-  // group: the server accepts one connection per component, so exactly one ingress holds the link, and
-  // only that one may take the subject. Hence subscribe on `online` and drain on `offline`: a standby
-  // ingress (or this one while it reconnects) is not subscribed, and workers get `no responders`
-  // (`offline`) at once. Requests are handled in arrival order, each written before the next is read.
   const outSubject = outboundSubject(config.SUBJECT_PREFIX, config.XMPP_SERVER);
-  let outboundSub: Subscription | null = null;
-  const subscribeOutbound = () => {
-    if (outboundSub) return;
-    try {
-      outboundSub = bus.nc.subscribe(outSubject, {
-        callback: (err, msg) => {
-          if (err) return logger.warn({ err, subject: outSubject }, 'outbound subscription error');
-          void outbound.handle(msg.data).then((ack) => {
-            if (!msg.reply) return;
-            try {
-              msg.respond(encodeEnvelope(ack));
-            } catch (respondErr) {
-              logger.warn({ err: respondErr, subject: outSubject, ok: ack.ok }, 'outbound ack could not be sent');
-            }
-          });
-        },
-      });
-      logger.info({ subject: outSubject }, 'taking outbound stanzas');
-    } catch (err) {
-      logger.error({ err, subject: outSubject }, 'cannot subscribe to outbound stanzas');
-    }
-  };
-  const unsubscribeOutbound = async () => {
-    const sub = outboundSub;
-    outboundSub = null;
-    if (!sub || sub.isClosed()) return;
-    // drain, not unsubscribe: requests already delivered to us are still answered (refused as offline).
-    // Bounded: with NATS down the drain's flush would wait for a reconnect.
-    let timer: NodeJS.Timeout | undefined;
-    const drained = await Promise.race([
-      sub.drain().then(() => true, () => false),
-      new Promise<boolean>((r) => { timer = setTimeout(() => r(false), OUTBOUND_DRAIN_MS); }),
-    ]);
-    clearTimeout(timer);
-    if (!drained && !sub.isClosed()) {
-      try {
-        sub.unsubscribe();
-      } catch {
-        // connection already closed: nothing is delivered any more
-      }
-    }
-  };
+  const outboundSub = createOutboundSubscription({ nc: bus.nc, subject: outSubject, handler: outbound, logger });
 
   link.events.on('stanza', (el) => dispatcher.dispatch(el));
   link.events.on('online', () => {
     metrics.xmppOnline.set(1);
-    subscribeOutbound();
+    outboundSub.subscribe();
   });
   link.events.on('offline', () => {
     // Grants and privileges belong to a stream: the server advertises them again on the next one (Prosody
@@ -174,7 +125,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     privileges.clear();
     outbound.resetStream();
     metrics.xmppOnline.set(0);
-    void unsubscribeOutbound();
+    void outboundSub.unsubscribe();
   });
   link.start();
 
@@ -188,7 +139,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     outboundSubject: outSubject,
     isReady,
     async stop() {
-      await unsubscribeOutbound();
+      await outboundSub.unsubscribe();
       await link.stop();
       forwarder.close();
       await events.stop(5000);

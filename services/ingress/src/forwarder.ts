@@ -10,6 +10,7 @@ export type ForwardResult =
   | { kind: 'bad-reply'; reason: string };
 
 export interface Forwarder {
+  /** Never rejects, and resolves within `timeoutMs` (then with `timeout`): the answer bound rests on it. */
   forward(subject: string, env: RequestEnvelope, timeoutMs: number): Promise<ForwardResult>;
   close(): void;
 }

@@ -87,7 +87,6 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
         const answer = (inner: Element, outcome: 'result' | 'error', detail: { condition?: string; reason?: string; worker?: string }) => {
           if (answered) return;
           answered = true;
-          clearTimeout(timer);
           deps.send(wrapReply(req, inner));
           const latencyMs = performance.now() - received;
           metrics.inflight.dec();
@@ -106,7 +105,6 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
           log({ requestId, traceId, subject, reason, condition, worker }, 'forwarded iq answered with an error by the broker');
           answer(buildInnerReply(req, 'error', new StanzaError(condition, { type })), 'error', { condition, reason, ...(worker ? { worker } : {}) });
         };
-        const timer = setTimeout(() => fail('internal-server-error', 'wait', `timeout: no reply within ${deps.requestTimeoutMs} ms`), deps.requestTimeoutMs);
 
         const env: RequestEnvelope = {
           v: 1,
