@@ -78,7 +78,7 @@ after(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond: () => boolean, timeoutMs = 3000) {
+async function until(cond: () => boolean, timeoutMs = 10_000) {
   const t0 = Date.now();
   while (!cond()) {
     if (Date.now() - t0 > timeoutMs) throw new Error('condition not met in time');
@@ -102,7 +102,7 @@ function envelope(o: { from?: string; to?: string; body?: string; stanza?: strin
   return { v: 1, kind: 'message', stanza, worker: o.worker ?? 'mam-test', ...(o.requestId ? { requestId: o.requestId } : {}) };
 }
 
-const send = (env: OutboundEnvelope, timeoutMs = 2000): Promise<OutboundAck> => sendPrivilegedMessage(bus.nc, ingress.outboundSubject, env, timeoutMs);
+const send = (env: OutboundEnvelope, timeoutMs = 5000): Promise<OutboundAck> => sendPrivilegedMessage(bus.nc, ingress.outboundSubject, env, timeoutMs);
 
 function advertisePrivileges(version: string, perms: Array<[string, string]>) {
   fake.send(xml('message', { from: SERVER, to: COMPONENT }, xml('privilege', { xmlns: version }, ...perms.map(([access, type]) => xml('perm', { access, type })))));
@@ -188,7 +188,7 @@ test('hostile or malformed requests are refused with the right error, audited, n
   ];
   for (const [env, error, pattern] of cases) refusal(await send(env), error, pattern);
   // an envelope that is not ours at all (the helper would refuse it locally, so it goes raw)
-  const raw = await bus.nc.request(ingress.outboundSubject, encodeEnvelope({ v: 1, kind: 'presence', stanza: '<presence/>', worker: 'w' } as unknown as OutboundEnvelope), { timeout: 2000 });
+  const raw = await bus.nc.request(ingress.outboundSubject, encodeEnvelope({ v: 1, kind: 'presence', stanza: '<presence/>', worker: 'w' } as unknown as OutboundEnvelope), { timeout: 5000 });
   const rawAck = JSON.parse(raw.string()) as OutboundAck;
   refusal(rawAck, 'bad-request', /kind/);
   await nothingWritten(n);
