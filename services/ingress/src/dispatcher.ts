@@ -10,7 +10,7 @@ import {
   parsePrivilegeAdvertisement,
   privilegeVersionOf,
   wrapBrokenRequestError,
-  type DelegationVersion,
+  delegationVersionOf,
   type StanzaErrorCondition,
 } from '@dbroker/protocol';
 import type { EventPublisher } from '@dbroker/bus';
@@ -33,12 +33,6 @@ export interface DispatcherDeps {
   events: EventPublisher;
   logger: LinkLogger;
   metrics: IngressMetrics;
-}
-
-const DELEGATION_VERSIONS = new Set<string>([DELEGATION_NS_1, DELEGATION_NS_2]);
-
-function delegationChild(el: Element): Element | undefined {
-  return el.getChildElements().find((c) => c.name === 'delegation' && DELEGATION_VERSIONS.has(c.attrs.xmlns ?? ''));
 }
 
 /** Routes every inbound stanza of the component stream to the one place that handles it. */
@@ -91,7 +85,7 @@ export function createDispatcher(deps: DispatcherDeps) {
 
   const onBroken = (outer: Element, reason: string, condition: StanzaErrorCondition) => {
     metrics.rejectedStanzas.inc({ reason: condition });
-    const version = delegationChild(outer)?.attrs.xmlns as DelegationVersion | undefined;
+    const version = delegationVersionOf(outer) ?? undefined;
     const err = new StanzaError(condition, { type: condition === 'internal-server-error' ? 'wait' : 'cancel' });
     const wrapped = version && outer.attrs.from === deps.serverDomain ? wrapBrokenRequestError(outer, version, err, ctx) : null;
     // A stanza that is not a usable delegation (or not from the server at all) gets a plain RFC 6120 error.
@@ -104,7 +98,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   const onIq = (iq: Element) => {
     const type = iq.attrs.type;
     if (type === 'result' || type === 'error') return; // answers to our own requests are matched elsewhere
-    if (type === 'set' && delegationChild(iq)) return deps.handleForwarded(iq);
+    if (type === 'set' && delegationVersionOf(iq)) return deps.handleForwarded(iq);
     if (type !== 'get' && type !== 'set') return; // RFC 6120 §8.2.3: never answer a malformed iq type with an error loop
     if (deps.disco.matches(iq)) {
       if (iq.attrs.from !== deps.serverDomain) return sendError(iq, new StanzaError('forbidden', { type: 'auth' }));
@@ -133,7 +127,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       logger.debug({ from: msg.attrs.from, id: msg.attrs.id }, 'ignoring error message');
       return;
     }
-    if (delegationChild(msg)) return onAdvertisement(msg);
+    if (delegationVersionOf(msg)) return onAdvertisement(msg);
     if (privilegeVersionOf(msg)) return onPrivilegeAdvertisement(msg);
     logger.debug({ from: msg.attrs.from }, 'ignoring message');
   };
@@ -146,7 +140,7 @@ export function createDispatcher(deps: DispatcherDeps) {
         else if (el.name === 'message') onMessage(el);
       } catch (err) {
         logger.error({ err, stanza: el.toString().slice(0, 500) }, 'stanza handling failed');
-        if (el.name === 'iq' && el.attrs.type === 'set' && delegationChild(el)) onBroken(el, `internal error: ${(err as Error).message}`, 'internal-server-error');
+        if (el.name === 'iq' && el.attrs.type === 'set' && delegationVersionOf(el)) onBroken(el, `internal error: ${(err as Error).message}`, 'internal-server-error');
         else if (el.name === 'iq') sendError(el, new StanzaError('internal-server-error', { type: 'wait' }));
       }
     },
