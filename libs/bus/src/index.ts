@@ -17,7 +17,7 @@ export {
 } from './envelope';
 export type { RequestEnvelope, ReplyEnvelope, OutboundEnvelope, OutboundAck, OutboundError, Decoded } from './envelope';
 export { sendPrivilegedMessage } from './outbound';
-export { DEFAULT_SUBJECT_PREFIX, DEFAULT_ROUTE_ALIASES, encodeToken, decodeToken, routeForNamespace, requestSubject, requestSubjectAnyDomain, featuresSubject, outboundSubject } from './subjects';
+export { DEFAULT_SUBJECT_PREFIX, DEFAULT_ROUTE_ALIASES, encodeToken, decodeToken, routeForNamespace, requestSubject, requestSubjectAnyDomain, featuresSubject, outboundSubject, presenceSubject, iqSubject } from './subjects';
 export { injectTraceContext, extractTraceContext } from './trace-context';
 export { connectBus } from './connection';
 export type { Bus, ConnectBusOptions } from './connection';
@@ -25,3 +25,15 @@ export { startWorker } from './worker';
 export type { WorkerOptions, WorkerHandle, WorkerHandler, WorkerFeatures } from './worker';
 export { requestFeatures } from './features';
 export type { BusLogger } from './logger';
+export {
+  CapsSchema,
+  PresenceEnvelopeSchema,
+  IqRequestEnvelopeSchema,
+  IqResponseEnvelopeSchema,
+  IQ_REQUEST_ERRORS,
+  encodeStateEnvelope,
+  decodePresence,
+  decodeIqRequest,
+  decodeIqResponse,
+} from './state-envelopes';
+export type { Caps, PresenceEnvelope, IqRequestEnvelope, IqResponseEnvelope, IqRequestError } from './state-envelopes';

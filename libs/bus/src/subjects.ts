@@ -63,3 +63,21 @@ export function requestSubjectAnyDomain(prefix: string, route: string): string {
 export function outboundSubject(prefix: string, domain: string): string {
   return `${prefix}.out.${encodeToken(domain)}`;
 }
+
+/**
+ * Subject the ingress publishes the presences it receives (XEP-0356 `presence='roster'`) on:
+ * `<prefix>.presence.<domain>`. Fire-and-forget; PEP workers consume it in their queue group and keep the
+ * shared presence state in Postgres.
+ */
+export function presenceSubject(prefix: string, domain: string): string {
+  return `${prefix}.presence.${encodeToken(domain)}`;
+}
+
+/**
+ * Subject of IQs a worker asks the ingress to send on its behalf (privileged roster get, caps disco#info):
+ * `<prefix>.iq.<domain>`. Request/reply like `outboundSubject`: the ingress holding the link answers with
+ * the response stanza or a refusal.
+ */
+export function iqSubject(prefix: string, domain: string): string {
+  return `${prefix}.iq.${encodeToken(domain)}`;
+}

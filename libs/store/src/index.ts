@@ -16,3 +16,5 @@ export type { ProjectionName } from './projections';
 export { getAuditRow, listAudit, listGrants, listPrivileges, MAX_AUDIT_LIMIT } from './queries';
 export type { ListAuditOptions, ListGrantsOptions, ListPrivilegesOptions } from './queries';
 export { sqlState, isPermanentDbError } from './errors';
+export { pubsubSubscriptions, pubsubAffiliations, rosterCache, presenceSessions, capsCache } from './schema';
+export type { PubsubSubscriptionRow, PubsubAffiliationRow, RosterCacheRow, PresenceSessionRow, CapsCacheRow, CachedRosterItem } from './schema';

@@ -4,3 +4,7 @@ export { pubsubNodes, pubsubNodeEvents, pubsubItems, PUBSUB_EVENT_KINDS } from '
 export type { PubsubNodeRow, PubsubNodeEventRow, NewPubsubNodeEventRow, PubsubItemRow, PubsubEventKind } from './pubsub';
 export { privileges } from './privileges';
 export type { PrivilegeRow, NewPrivilegeRow } from './privileges';
+export { pubsubSubscriptions, pubsubAffiliations } from './pubsub-membership';
+export type { PubsubSubscriptionRow, PubsubAffiliationRow } from './pubsub-membership';
+export { rosterCache, presenceSessions, capsCache } from './user-state';
+export type { RosterCacheRow, PresenceSessionRow, CapsCacheRow, CachedRosterItem } from './user-state';
