@@ -99,6 +99,11 @@ declare module '@xmpp/client' {
       get(el: Element, to?: string, timeoutMs?: number): Promise<Element>;
       set(el: Element, to?: string, timeoutMs?: number): Promise<Element>;
     };
+    /** Answers incoming IQs; a handler's returned element is the result's child (one answer path: unhandled gets get service-unavailable). */
+    iqCallee: {
+      get(ns: string, name: string, handler: (ctx: { element: Element; stanza: Element; from?: string }) => Element | Promise<Element> | undefined): void;
+      set(ns: string, name: string, handler: (ctx: { element: Element; stanza: Element; from?: string }) => Element | Promise<Element> | undefined): void;
+    };
     reconnect: { stop(): void };
   }
   /** What @xmpp/sasl passes to a `credentials` function: authenticate(creds, mechanismName). */

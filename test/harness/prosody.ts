@@ -18,6 +18,10 @@
 //   SCRAM-SHA-1 stored_key/server_key in hex (mod_auth_internal_hashed.lua); enc() = %xx for every
 //   non-alphanumeric byte (util/datamanager.lua). Internal storage reads the file on every lookup, so
 //   accounts written while the server runs are visible at once.
+// - Rosters are Lua files data_path/<enc(host)>/roster/<enc(user)>.dat (core/rostermanager.lua load_roster:
+//   keyval store "roster"): a table keyed by contact JID ({ subscription, name, ask, groups = { [g] = true } })
+//   plus the metadata entry `[false] = { version, pending = {} }`. Unlike accounts they are cached: a
+//   roster is read from disk once (on login, or on the first privileged roster get), so write it first.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac, pbkdf2, randomUUID } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
@@ -53,6 +57,22 @@ export interface ProsodyUser {
   host?: string;
 }
 
+export interface ProsodyRosterItem {
+  jid: string;
+  /** Default 'none'. */
+  subscription?: 'none' | 'to' | 'from' | 'both';
+  name?: string;
+  groups?: string[];
+  ask?: 'subscribe';
+}
+
+export interface ProsodyRoster {
+  user: string;
+  /** Defaults to the main domain `localhost`. */
+  host?: string;
+  items: ProsodyRosterItem[];
+}
+
 export interface ProsodyOptions {
   componentJid?: string;
   componentSecret?: string;
@@ -63,6 +83,10 @@ export interface ProsodyOptions {
   /** Also serve VirtualHost 'pep.localhost' with Prosody's own mod_pep (the benchmark's baseline). */
   pepHost?: boolean;
   users?: ProsodyUser[];
+  /** Rosters of users of `localhost`, by username, written before the server starts (the accounts come from `users`). */
+  rosters?: Record<string, ProsodyRosterItem[]>;
+  /** Rosters on any host (e.g. `pep.localhost`), written before the server starts. */
+  rosterList?: ProsodyRoster[];
   /** Lowest level written to prosody.log. Default 'debug' (tests read it); benchmarks want 'warn'. */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /** false sets network_settings.nagle = false (TCP_NODELAY on Prosody's sockets). Default: Prosody's (true). */
@@ -83,6 +107,8 @@ export interface ProsodyHandle {
   logPath: string;
   /** Writes an internal_hashed account file (fast, no process); host defaults to `localhost`. */
   register(user: string, password: string, host?: string): Promise<void>;
+  /** Writes a roster file; Prosody sees it only if it has not loaded that user's roster yet (see above). */
+  writeRoster(user: string, items: ProsodyRosterItem[], host?: string): Promise<void>;
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -170,6 +196,38 @@ export async function writeAccount(dataPath: string, user: string, password: str
   await writeFile(join(dir, `${dmEncode(node)}.dat`), body);
 }
 
+/** Any text as a Lua string literal: printable ASCII as is, every other byte (double quote and backslash included) as a decimal `\ddd` escape. */
+export const luaString = (s: string): string => {
+  let out = '"';
+  for (const byte of Buffer.from(s, 'utf8')) {
+    out += byte >= 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x5c ? String.fromCharCode(byte) : `\\${String(byte).padStart(3, '0')}`;
+  }
+  return `${out}"`;
+};
+
+/** Pure: the roster file text (mod_storage_internal's keyval format, as core/rostermanager.lua stores it). */
+export function rosterFile(items: ProsodyRosterItem[]): string {
+  const lines = ['return {', '\t[false] = { ["version"] = 1; ["pending"] = {}; };'];
+  for (const item of items) {
+    const fields = [`["subscription"] = ${luaString(item.subscription ?? 'none')};`];
+    if (item.name !== undefined) fields.push(`["name"] = ${luaString(item.name)};`);
+    if (item.ask !== undefined) fields.push(`["ask"] = ${luaString(item.ask)};`);
+    fields.push(`["groups"] = { ${(item.groups ?? []).map((g) => `[${luaString(g)}] = true;`).join(' ')} };`);
+    lines.push(`\t[${luaString(item.jid)}] = { ${fields.join(' ')} };`);
+  }
+  lines.push('};', '');
+  return lines.join('\n');
+}
+
+/** Writes `user`'s roster (replacing it); JIDs are written as given (use normalized bare JIDs). */
+export async function writeRoster(dataPath: string, user: string, host: string, items: ProsodyRosterItem[]): Promise<void> {
+  const node = user.toLowerCase();
+  if (!/^[a-z0-9._-]+$/.test(node)) throw new Error(`unsupported username for the harness: ${user}`);
+  const dir = join(dataPath, dmEncode(host), 'roster');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, `${dmEncode(node)}.dat`), rosterFile(items));
+}
+
 /** The slow, official way (~0.1 s per user on this machine); kept to cross-check writeAccount. */
 export async function registerWithProsodyctl(configPath: string, user: string, password: string, host = 'localhost'): Promise<void> {
   await execFileAsync(PROSODYCTL_BIN, ['--config', configPath, 'register', user, host, password], { timeout: 20_000 });
@@ -210,6 +268,11 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyHa
   const register = (user: string, password: string, host = 'localhost') => writeAccount(dataPath, user, password, host);
   // Accounts first: they are plain files, and clients may connect as soon as the ports are open.
   await Promise.all((opts.users ?? []).map((u) => register(u.user, u.password, u.host)));
+  const putRoster = (user: string, items: ProsodyRosterItem[], host = 'localhost') => writeRoster(dataPath, user, host, items);
+  await Promise.all([
+    ...Object.entries(opts.rosters ?? {}).map(([user, items]) => putRoster(user, items)),
+    ...(opts.rosterList ?? []).map((r) => putRoster(r.user, r.items, r.host)),
+  ]);
 
   const consolePath = join(dir, 'console.log');
   const consoleFd = openSync(consolePath, 'a');
@@ -258,6 +321,6 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyHa
 
   return {
     c2sPort, componentPort, domain: 'localhost', componentJid, secret, dir, configPath, pid: child.pid!, logPath,
-    register, stop, [Symbol.asyncDispose]: stop,
+    register, writeRoster: putRoster, stop, [Symbol.asyncDispose]: stop,
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IQ_REQUEST_ERRORS } from './state-envelopes';
 
 /**
  * Audit events: what the ingress saw and did. They are appended to a durable JetStream stream
@@ -115,6 +116,31 @@ export const PrivilegeRefusedEvent = z.object({
   requestId: z.string().optional(),
 });
 
+/**
+ * The protocol versions the server spoke on one component stream (one connection): the delegation
+ * namespace of its grant advertisements and the privilege namespace of its privilege advertisement,
+ * null for what it did not advertise. Emitted once per stream, about a second after the first
+ * advertisement (ejabberd sends one grant message per namespace), and again if a version changes.
+ */
+export const StreamProtocolsEvent = z.object({
+  ...base,
+  type: z.literal('stream.protocols'),
+  delegation: z.enum(['urn:xmpp:delegation:1', 'urn:xmpp:delegation:2']).nullable(),
+  privilege: z.enum(['urn:xmpp:privilege:1', 'urn:xmpp:privilege:2']).nullable(),
+});
+
+/** A worker's IQ request (roster get, caps disco#info) the ingress refused before sending anything. */
+export const IqRefusedEvent = z.object({
+  ...base,
+  type: z.literal('iq.refused'),
+  reason: z.string(),
+  /** The IqResponseEnvelope error code: `forbidden`, `no-permission`, `bad-request`. */
+  error: z.enum(IQ_REQUEST_ERRORS),
+  kind: z.enum(['roster-get', 'disco-info']).optional(),
+  to: z.string().optional(),
+  worker: z.string().optional(),
+});
+
 export const AuditEventSchema = z.discriminatedUnion('type', [
   GrantAdvertisedEvent,
   AdvertisementRejectedEvent,
@@ -123,6 +149,8 @@ export const AuditEventSchema = z.discriminatedUnion('type', [
   RequestRejectedEvent,
   PrivilegeAdvertisedEvent,
   PrivilegeRefusedEvent,
+  StreamProtocolsEvent,
+  IqRefusedEvent,
 ]);
 export type AuditEvent = z.infer<typeof AuditEventSchema>;
 export type AuditEventType = AuditEvent['type'];

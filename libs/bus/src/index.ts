@@ -17,6 +17,7 @@ export {
 } from './envelope';
 export type { RequestEnvelope, ReplyEnvelope, OutboundEnvelope, OutboundAck, OutboundError, Decoded } from './envelope';
 export { sendPrivilegedMessage } from './outbound';
+export { requestIq } from './iq-request';
 export { DEFAULT_SUBJECT_PREFIX, DEFAULT_ROUTE_ALIASES, encodeToken, decodeToken, routeForNamespace, requestSubject, requestSubjectAnyDomain, featuresSubject, outboundSubject, presenceSubject, iqSubject } from './subjects';
 export { injectTraceContext, extractTraceContext } from './trace-context';
 export { connectBus } from './connection';

@@ -95,3 +95,9 @@ export type { DiscoIdentity, DiscoInfo, DiscoNestingNode } from './disco-nesting
 
 export { buildIqError, buildIqResult, firstChildElement, iqReplyAttrs, iqType, isIq, isIqRequest } from './iq';
 export type { IqType } from './iq';
+
+export { CAPS_LIMITS, CAPS_NS, DELAY_NS, LEGACY_DELAY_NS, parseForwardedPresence, readCaps } from './presence';
+export type { ForwardedPresence, PresenceCaps, PresenceContext, PresenceDropKind, PresenceParse } from './presence';
+
+export { ROSTER_NS, buildUserIq, checkUserIqTarget, iqResponseFromMatches, isIqResponse } from './user-iq';
+export type { UserIqContext, UserIqKind, UserIqRequest } from './user-iq';

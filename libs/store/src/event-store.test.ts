@@ -10,7 +10,7 @@ import { MIGRATIONS_DIR } from './paths';
 import { auditRowOf, grantRows, privilegeRow, projectionOf } from './projections';
 import { getAuditRow, listAudit, listGrants, listPrivileges } from './queries';
 import { auditLog, events, grants, privileges } from './schema';
-import { adRejected, advertised, answered, privAdvertised, privRefused, received, rejected } from './test-events';
+import { adRejected, advertised, answered, iqRefused, privAdvertised, privRefused, received, rejected, streamProtocols } from './test-events';
 
 const eventCount = async (db: Database) => (await db.select({ n: count() }).from(events))[0]?.n ?? 0;
 const snapshot = async (db: Database) => ({
@@ -38,6 +38,8 @@ describe('pure projection helpers', () => {
     assert.deepEqual(privilegeRow(e), { server: e.server, component: e.component, version: e.version, perms: e.perms, advertisedAt: new Date(e.at), eventId: e.id });
     assert.equal(projectionOf('privilege.advertised'), 'privileges');
     assert.equal(projectionOf('privilege.refused'), null);
+    assert.equal(projectionOf('stream.protocols'), null);
+    assert.equal(projectionOf('iq.refused'), null);
   });
 
   test('auditRowOf: rejected without request id gets one from the event id', () => {
@@ -217,6 +219,20 @@ describe('event store on Postgres', () => {
     const stored = await db.select().from(events).where(eq(events.id, e.id));
     assert.equal(stored[0]?.type, 'privilege.refused');
     assert.deepEqual(stored[0]?.payload, e);
+    assert.deepEqual(await snapshot(db), before);
+  });
+
+  test('stream.protocols and iq.refused are only recorded in events', async () => {
+    const before = await snapshot(db);
+    const protocols = streamProtocols({ privilege: null });
+    const refused = iqRefused();
+    assert.equal(await appendEvent(db, protocols), true);
+    assert.equal(await appendEvent(db, refused), true);
+    for (const e of [protocols, refused]) {
+      const stored = await db.select().from(events).where(eq(events.id, e.id));
+      assert.equal(stored[0]?.type, e.type);
+      assert.deepEqual(stored[0]?.payload, e);
+    }
     assert.deepEqual(await snapshot(db), before);
   });
 

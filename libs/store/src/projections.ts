@@ -11,7 +11,7 @@ const ALL: ReadonlySet<ProjectionName> = new Set(PROJECTIONS);
 type EventOf<T extends AuditEvent['type']> = Extract<AuditEvent, { type: T }>;
 type GrantInsert = typeof grants.$inferInsert;
 
-/** Which projection an event type feeds (`advertisement.rejected`, `privilege.refused` only live in `events`). Pure. */
+/** Which projection an event type feeds (`advertisement.rejected`, `privilege.refused`, `stream.protocols`, `iq.refused` only live in `events`). Pure. */
 export function projectionOf(type: AuditEvent['type']): ProjectionName | null {
   switch (type) {
     case 'grant.advertised':
@@ -24,6 +24,8 @@ export function projectionOf(type: AuditEvent['type']): ProjectionName | null {
       return 'privileges';
     case 'advertisement.rejected':
     case 'privilege.refused':
+    case 'stream.protocols':
+    case 'iq.refused':
       return null;
   }
 }
@@ -214,6 +216,8 @@ export async function applyEvent(tx: Executor, event: AuditEvent, only: Readonly
       return await projectPrivileges(tx, event);
     case 'advertisement.rejected':
     case 'privilege.refused':
+    case 'stream.protocols':
+    case 'iq.refused':
       return;
   }
 }

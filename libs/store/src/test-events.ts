@@ -78,3 +78,22 @@ export const privRefused = (o: Overrides<'privilege.refused'> = {}): Of<'privile
   worker: 'mam-1',
   ...o,
 });
+
+export const streamProtocols = (o: Overrides<'stream.protocols'> = {}): Of<'stream.protocols'> => ({
+  ...base(),
+  type: 'stream.protocols',
+  delegation: 'urn:xmpp:delegation:2',
+  privilege: 'urn:xmpp:privilege:2',
+  ...o,
+});
+
+export const iqRefused = (o: Overrides<'iq.refused'> = {}): Of<'iq.refused'> => ({
+  ...base(),
+  type: 'iq.refused',
+  reason: 'roster permission none',
+  error: 'no-permission',
+  kind: 'roster-get',
+  to: 'alice@example.org',
+  worker: 'pep-1',
+  ...o,
+});

@@ -1,5 +1,5 @@
 import type { Tracer } from '@opentelemetry/api';
-import { connectBus, createEventPublisher, ensureEventsStream, outboundSubject, requestFeatures, type Bus } from '@dbroker/bus';
+import { connectBus, createEventPublisher, encodeStateEnvelope, ensureEventsStream, iqSubject, outboundSubject, presenceSubject, requestFeatures, type Bus, type IqResponseEnvelope } from '@dbroker/bus';
 import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
 import type { IngressConfig } from './config';
 import { createDispatcher } from './dispatcher';
@@ -7,9 +7,13 @@ import { createDiscoResponder } from './disco-responder';
 import { createNatsForwarder } from './forwarder';
 import { GrantTable } from './grants';
 import { createIngressMetrics } from './metrics';
+import { createLinkSubscription } from './link-subscription';
 import { createOutboundHandler, createOutboundSubscription } from './outbound';
+import { createPresenceForwarder } from './presence-forwarder';
 import { PrivilegeState } from './privileges';
 import { createRequestHandler } from './request-handler';
+import { createStreamProtocols } from './stream-protocols';
+import { createUserIqHandler } from './user-iq';
 import { createXmppLink } from './xmpp-link';
 
 export interface IngressDeps {
@@ -28,9 +32,16 @@ export interface Ingress {
   privileges: PrivilegeState;
   /** Subject this ingress takes outbound stanzas on (subscribed only while the XMPP link is online). */
   outboundSubject: string;
+  /** Subject the presences the server sends are published on (`<prefix>.presence.<domain>`). */
+  presenceSubject: string;
+  /** Subject this ingress takes worker IQ requests on (`<prefix>.iq.<domain>`; subscribed only while online). */
+  iqSubject: string;
   isReady(): boolean;
   stop(): Promise<void>;
 }
+
+/** How long after a stream's first advertisement its protocol versions are reported (ejabberd sends several). */
+const STREAM_PROTOCOLS_DEBOUNCE_MS = 1000;
 
 /** Starts the ingress: NATS and the events stream first, the XMPP link last (nothing is routed before its backends). */
 export async function startIngress(config: IngressConfig, deps: IngressDeps): Promise<Ingress> {
@@ -80,6 +91,37 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     logger,
     metrics,
   });
+  const presSubject = presenceSubject(config.SUBJECT_PREFIX, config.XMPP_SERVER);
+  const presences = createPresenceForwarder({
+    serverDomain: config.XMPP_SERVER,
+    componentDomain: config.XMPP_DOMAIN,
+    subject: presSubject,
+    publish: (subject, data) => bus.nc.publish(subject, data),
+    privileges,
+    logger,
+    metrics,
+  });
+  const userIqs = createUserIqHandler({
+    serverDomain: config.XMPP_SERVER,
+    componentDomain: config.XMPP_DOMAIN,
+    privileges,
+    link,
+    events,
+    logger,
+    metrics,
+    // Room for the JSON envelope and headers around the stanza.
+    maxResponseBytes: Math.max(4096, (bus.nc.info?.max_payload ?? 1024 * 1024) - 4096),
+  });
+  const protocols = createStreamProtocols({
+    debounceMs: STREAM_PROTOCOLS_DEBOUNCE_MS,
+    report: ({ delegation, privilege }) => {
+      logger.info(
+        { server: config.XMPP_SERVER, component: config.XMPP_DOMAIN, delegation, privilege },
+        `protocol versions on this connection: delegation ${delegation ?? 'none'}, privilege ${privilege ?? 'none'}`,
+      );
+      events.emit({ type: 'stream.protocols', delegation, privilege });
+    },
+  });
   let dispatcher: ReturnType<typeof createDispatcher>;
   const handleForwarded = createRequestHandler({
     serverDomain: config.XMPP_SERVER,
@@ -103,6 +145,10 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     privileges,
     send,
     onMessageError: (msg) => outbound.onServerError(msg),
+    onIqResponse: (iq) => userIqs.onResponse(iq),
+    onPresence: (el) => presences.onPresence(el),
+    onDelegationVersion: (v) => protocols.delegation(v),
+    onPrivilegeVersion: (v) => protocols.privilege(v),
     handleForwarded,
     disco,
     events,
@@ -112,11 +158,14 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
 
   const outSubject = outboundSubject(config.SUBJECT_PREFIX, config.XMPP_SERVER);
   const outboundSub = createOutboundSubscription({ nc: bus.nc, subject: outSubject, handler: outbound, logger });
+  const iqSubj = iqSubject(config.SUBJECT_PREFIX, config.XMPP_SERVER);
+  const iqSub = createLinkSubscription<IqResponseEnvelope>({ nc: bus.nc, subject: iqSubj, handle: (data) => userIqs.handle(data), encode: encodeStateEnvelope, logger, what: 'worker IQ requests' });
 
   link.events.on('stanza', (el) => dispatcher.dispatch(el));
   link.events.on('online', () => {
     metrics.xmppOnline.set(1);
     outboundSub.subscribe();
+    iqSub.subscribe();
   });
   link.events.on('offline', () => {
     // Grants and privileges belong to a stream: the server advertises them again on the next one (Prosody
@@ -124,8 +173,12 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     grants.clear();
     privileges.clear();
     outbound.resetStream();
+    userIqs.resetStream();
+    presences.resetStream();
+    protocols.reset();
     metrics.xmppOnline.set(0);
     void outboundSub.unsubscribe();
+    void iqSub.unsubscribe();
   });
   link.start();
 
@@ -137,10 +190,14 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     grants,
     privileges,
     outboundSubject: outSubject,
+    presenceSubject: presSubject,
+    iqSubject: iqSubj,
     isReady,
     async stop() {
-      await outboundSub.unsubscribe();
+      await Promise.all([outboundSub.unsubscribe(), iqSub.unsubscribe()]);
       await link.stop();
+      userIqs.resetStream();
+      protocols.reset();
       forwarder.close();
       await events.stop(5000);
       if (ownBus) await bus.drain();

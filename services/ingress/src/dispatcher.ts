@@ -11,12 +11,14 @@ import {
   privilegeVersionOf,
   wrapBrokenRequestError,
   delegationVersionOf,
+  type DelegationVersion,
+  type PrivilegeVersion,
   type StanzaErrorCondition,
 } from '@dbroker/protocol';
 import type { EventPublisher } from '@dbroker/bus';
 import type { GrantTable } from './grants';
 import type { IngressMetrics } from './metrics';
-import { messagePermissionHint, type PrivilegeState } from './privileges';
+import { messagePermissionHint, presencePermissionHint, type PrivilegeState } from './privileges';
 import type { LinkLogger } from './xmpp-link';
 import type { createDiscoResponder } from './disco-responder';
 
@@ -29,6 +31,13 @@ export interface DispatcherDeps {
   /** A `<message type='error'>`: true when the outbound path recognised it as an answer to one of its messages. */
   onMessageError?: (msg: Element) => boolean;
   handleForwarded: (outer: Element) => void;
+  /** An `<iq type='result'|'error'>`: true when it answers one of the IQs sent for workers (routed there first). */
+  onIqResponse?: (iq: Element) => boolean;
+  /** Every `<presence/>` of the stream (the presence path filters and forwards it). */
+  onPresence?: (presence: Element) => void;
+  /** The delegation / privilege version of an accepted advertisement (per-stream protocol report). */
+  onDelegationVersion?: (version: DelegationVersion) => void;
+  onPrivilegeVersion?: (version: PrivilegeVersion) => void;
   disco: ReturnType<typeof createDiscoResponder>;
   events: EventPublisher;
   logger: LinkLogger;
@@ -59,6 +68,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     deps.grants.apply(grants, replace);
     deps.disco.invalidate();
     logger.info({ version, replace, grants: grants.map((g) => g.namespace) }, 'delegation granted');
+    deps.onDelegationVersion?.(version);
     events.emit({ type: 'grant.advertised', version, replace, grants: grants.map((g) => ({ namespace: g.namespace, attributes: g.attributes })) });
   };
 
@@ -80,7 +90,14 @@ export function createDispatcher(deps: DispatcherDeps) {
         'no outgoing message privilege: workers cannot send messages on behalf of users (PEP notifications, MAM results)',
       );
     }
+    if (perms.presence === 'none') {
+      logger.warn(
+        { version, presence: perms.presence, hint: presencePermissionHint(deps.serverDomain, deps.componentDomain) },
+        'no presence privilege: the server sends the component no presences of its users (PEP +notify and last items on login need them)',
+      );
+    }
     events.emit({ type: 'privilege.advertised', version, perms });
+    deps.onPrivilegeVersion?.(version);
   };
 
   const onBroken = (outer: Element, reason: string, condition: StanzaErrorCondition) => {
@@ -97,7 +114,12 @@ export function createDispatcher(deps: DispatcherDeps) {
 
   const onIq = (iq: Element) => {
     const type = iq.attrs.type;
-    if (type === 'result' || type === 'error') return; // answers to our own requests are matched elsewhere
+    if (type === 'result' || type === 'error') {
+      // Answers to IQs sent for workers (matched by id and sender); keep-alive pongs are taken by the link.
+      if (deps.onIqResponse?.(iq)) return;
+      logger.debug({ from: iq.attrs.from, id: iq.attrs.id, type }, 'ignoring unexpected iq response');
+      return;
+    }
     if (type === 'set' && delegationVersionOf(iq)) return deps.handleForwarded(iq);
     if (type !== 'get' && type !== 'set') return; // RFC 6120 §8.2.3: never answer a malformed iq type with an error loop
     if (deps.disco.matches(iq)) {
@@ -138,6 +160,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       try {
         if (el.name === 'iq') onIq(el);
         else if (el.name === 'message') onMessage(el);
+        else if (el.name === 'presence') deps.onPresence?.(el);
       } catch (err) {
         logger.error({ err, stanza: el.toString().slice(0, 500) }, 'stanza handling failed');
         if (el.name === 'iq' && el.attrs.type === 'set' && delegationVersionOf(el)) onBroken(el, `internal error: ${(err as Error).message}`, 'internal-server-error');

@@ -10,6 +10,8 @@ export interface IngressMetrics {
   droppedOutbound: Counter;
   droppedEvents: Counter;
   privilegedMessages: Counter<'outcome'>;
+  presences: Counter<'outcome'>;
+  userIqs: Counter<'kind' | 'outcome'>;
 }
 
 export function createIngressMetrics(m: Metrics): IngressMetrics {
@@ -25,6 +27,16 @@ export function createIngressMetrics(m: Metrics): IngressMetrics {
       'dbroker_ingress_privileged_messages_total',
       'XEP-0356 messages asked by workers, by outcome: sent, forbidden, not-allowed, no-permission, offline, bad-request, or server-error (refused by the server after sending)',
       ['outcome'],
+    ),
+    presences: m.counter(
+      'dbroker_ingress_presences_total',
+      'Presences received from the server, by outcome: forwarded (published to the workers), ignored (not availability: subscribe, probe, error...), untrusted (a sender that may not tell us presences), malformed, publish-failed (NATS)',
+      ['outcome'],
+    ),
+    userIqs: m.counter(
+      'dbroker_ingress_user_iqs_total',
+      'IQs asked by workers (roster-get, disco-info), by outcome: result, error (the entity answered an error), timeout, offline, forbidden, no-permission, bad-request, too-large (the answer does not fit a NATS message)',
+      ['kind', 'outcome'],
     ),
   };
 }

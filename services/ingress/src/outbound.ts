@@ -8,8 +8,9 @@ import {
   parseXml,
   type StanzaErrorCondition,
 } from '@dbroker/protocol';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { decodeOutbound, encodeEnvelope, type EventPublisher, type OutboundAck, type OutboundError } from '@dbroker/bus';
+import { createLinkSubscription, type LinkSubscription } from './link-subscription';
 import type { IngressMetrics } from './metrics';
 import { messagePermissionHint, type PrivilegeState } from './privileges';
 import type { LinkLogger, LinkStatus } from './xmpp-link';
@@ -178,60 +179,10 @@ export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
   };
 }
 
-const OUTBOUND_DRAIN_MS = 1000;
-
 /**
- * The NATS side of the outbound path. A plain subscription, not a queue group: the server accepts one
- * connection per component, so exactly one ingress holds the link, and only that one may take the
- * subject. Hence subscribe on `online` and drain on `offline`: a standby ingress (or this one while it
- * reconnects) is not subscribed, and workers get `no responders` (`offline`) at once. Requests are
- * handled in arrival order, each written before the next is read.
+ * The NATS side of the outbound path (see createLinkSubscription): subscribed while the link is online,
+ * each request written before the next is read.
  */
-export function createOutboundSubscription({ nc, subject, handler, logger }: { nc: NatsConnection; subject: string; handler: OutboundHandler; logger: LinkLogger }) {
-  let sub: Subscription | null = null;
-  return {
-    subscribe(): void {
-      if (sub) return;
-      try {
-        sub = nc.subscribe(subject, {
-          callback: (err, msg) => {
-            if (err) return logger.warn({ err, subject }, 'outbound subscription error');
-            void handler.handle(msg.data).then((ack) => {
-              if (!msg.reply) return;
-              try {
-                msg.respond(encodeEnvelope(ack));
-              } catch (respondErr) {
-                logger.warn({ err: respondErr, subject, ok: ack.ok }, 'outbound ack could not be sent');
-              }
-            });
-          },
-        });
-        logger.info({ subject }, 'taking outbound stanzas');
-      } catch (err) {
-        logger.error({ err, subject }, 'cannot subscribe to outbound stanzas');
-      }
-    },
-    async unsubscribe(): Promise<void> {
-      const current = sub;
-      sub = null;
-      if (!current || current.isClosed()) return;
-      // drain, not unsubscribe: requests already delivered to us are still answered (refused as offline).
-      // Bounded: with NATS down the drain's flush would wait for a reconnect.
-      let timer: NodeJS.Timeout | undefined;
-      const drained = await Promise.race([
-        current.drain().then(() => true, () => false),
-        new Promise<boolean>((r) => {
-          timer = setTimeout(() => r(false), OUTBOUND_DRAIN_MS);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (!drained && !current.isClosed()) {
-        try {
-          current.unsubscribe();
-        } catch {
-          // connection already closed: nothing is delivered any more
-        }
-      }
-    },
-  };
+export function createOutboundSubscription({ nc, subject, handler, logger }: { nc: NatsConnection; subject: string; handler: OutboundHandler; logger: LinkLogger }): LinkSubscription {
+  return createLinkSubscription<OutboundAck>({ nc, subject, handle: (data) => handler.handle(data), encode: encodeEnvelope, logger, what: 'outbound stanzas' });
 }

@@ -31,3 +31,21 @@ export function messagePermissionHint(server: string, component: string): string
     `ejabberd: mod_privilege: {message: {outgoing: RULE}} with an access rule matching ${component}`
   );
 }
+
+/** What an operator has to configure for the privileged roster get (and presences of the users' contacts). */
+export function rosterPermissionHint(server: string, component: string): string {
+  return (
+    `grant the component the roster get privilege: Prosody: in VirtualHost "${server}" set ` +
+    `privileged_entities = { ["${component}"] = { roster = "get"; presence = "roster" } } and enable "privilege" globally and on the Component; ` +
+    `ejabberd: mod_privilege: {roster: {get: RULE}, presence: {roster: RULE}} with an access rule matching ${component}`
+  );
+}
+
+/** What an operator has to configure for the server to send the component the users' presences. */
+export function presencePermissionHint(server: string, component: string): string {
+  return (
+    `grant the component the presence privilege: Prosody: in VirtualHost "${server}" set ` +
+    `privileged_entities = { ["${component}"] = { roster = "get"; presence = "roster" } } (Prosody drops presence = "roster" without roster = "get"); ` +
+    `ejabberd: mod_privilege: {presence: {roster: RULE}} with an access rule matching ${component}`
+  );
+}
