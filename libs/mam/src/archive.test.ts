@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import xml, { type Element } from '@xmpp/xml';
 import { parseXml } from '@dbroker/protocol';
-import { createMemoryNodeLog, decideNodeRead, DEFAULT_NODE_CONFIG, type AccessPolicy, type NodeConfig, type NodeLogReader, type StoredNode, type StoredNodeEvent } from '@dbroker/pubsub';
+import { bareJid, createMemoryNodeLog, createMemoryRosterLookup, createRosterAccessPolicy, decideNodeRead, DEFAULT_NODE_CONFIG, type AccessPolicy, type NodeLogReader, type StoredNode, type StoredNodeEvent } from '@dbroker/pubsub';
 import { createMamIqHandler, type MamArchiveDeps } from './archive';
 import { MamDeliveryError } from './errors';
 
@@ -246,7 +246,8 @@ describe('MAM on a node, in memory', () => {
     assert.equal(errorOf(await h.handle(query('private'))), 'forbidden');
     assert.equal(errorOf(await h.handle(xml('metadata', { xmlns: 'urn:xmpp:mam:2', node: 'private' }), { type: 'get' })), 'forbidden');
     assert.equal(fin(await h.handle(query('private'), { from: `${ALICE}/desk` })).count, 4);
-    const admitted = harness({ policy: { canRead: async (_o, node, _c: NodeConfig, actor) => node === 'private' && actor === BOB } });
+    // BOB is in ALICE's roster with a presence subscription: the presence node admits him
+    const admitted = harness({ policy: createRosterAccessPolicy(createMemoryRosterLookup({ [ALICE]: [{ jid: bareJid(BOB), subscription: 'both', groups: [] }] })) });
     assert.equal(fin(await admitted.handle(query('private'))).count, 4);
     assert.equal(errorOf(await h.handle(query('nope'))), 'item-not-found');
   });

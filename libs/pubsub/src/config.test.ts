@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configFromFields, DEFAULT_NODE_CONFIG, effectiveMaxItems, normaliseConfig, unmetPrecondition, validateConfig } from './config';
+import { buildConfig, configFromFields, configToFields, DEFAULT_NODE_CONFIG, effectiveMaxItems, normaliseConfig, unmetPrecondition, validateConfig } from './config';
 
 const f = (name: string, ...values: string[]) => ({ name, values });
 
@@ -14,6 +14,9 @@ describe('node config', () => {
       notify_retract: true,
       deliver_payloads: true,
       publish_model: 'publishers',
+      roster_groups_allowed: [],
+      notify_delete: true,
+      notify_config: false,
     });
   });
 
@@ -34,7 +37,7 @@ describe('node config', () => {
 
   test('unknown options and unimplemented values cannot be met; malformed values are bad requests', () => {
     const cases: Array<[string, string, string]> = [
-      ['pubsub#notify_delete', '1', 'precondition-not-met'],
+      ['pubsub#title', 'Mood', 'precondition-not-met'],
       ['pubsub#access_model', 'authorize', 'precondition-not-met'],
       ['pubsub#publish_model', 'open', 'precondition-not-met'],
       ['pubsub#access_model', 'everyone', 'bad-request'],
@@ -66,5 +69,37 @@ describe('node config', () => {
   test('stored configs are normalised: missing or invalid keys take defaults', () => {
     assert.deepEqual(normaliseConfig({ access_model: 'open', max_items: 'lots', future_option: 1 }), { ...DEFAULT_NODE_CONFIG, access_model: 'open' });
     assert.deepEqual(normaliseConfig(null), DEFAULT_NODE_CONFIG);
+  });
+
+  test('roster_groups_allowed is list-multi; notify_delete / notify_config are booleans', () => {
+    assert.deepEqual(
+      configFromFields([f('pubsub#roster_groups_allowed', 'Friends', ' Family ', 'Friends', ''), f('pubsub#notify_delete', '0'), f('pubsub#notify_config', 'true')]),
+      { ok: true, value: { roster_groups_allowed: ['Friends', 'Family'], notify_delete: false, notify_config: true } },
+    );
+    assert.deepEqual(configFromFields([f('pubsub#roster_groups_allowed')]), { ok: true, value: { roster_groups_allowed: [] } });
+    const tooMany = configFromFields([f('pubsub#roster_groups_allowed', ...Array.from({ length: 65 }, (_, i) => `g${i}`))]);
+    assert.equal(tooMany.ok ? 'ok' : tooMany.error, 'bad-request');
+    assert.equal(validateConfig({ roster_groups_allowed: ['x'.repeat(2000)] }, 256)?.error, 'bad-request');
+    // groups compare as sets in preconditions
+    const config = buildConfig({ access_model: 'roster', roster_groups_allowed: ['A', 'B'] });
+    assert.equal(unmetPrecondition(config, { roster_groups_allowed: ['B', 'A'] }, 256), undefined);
+    assert.equal(unmetPrecondition(config, { roster_groups_allowed: ['A'] }, 256), 'roster_groups_allowed');
+    assert.deepEqual(normaliseConfig({ roster_groups_allowed: ['A', 3, 'B'] }).roster_groups_allowed, ['A', 'B']);
+  });
+
+  test('configToFields: every key as a form field, round trip through configFromFields', () => {
+    const config = buildConfig({ access_model: 'roster', roster_groups_allowed: ['A', 'B'], max_items: 'max', notify_retract: false });
+    const fields = configToFields(config);
+    assert.equal(fields.length, Object.keys(DEFAULT_NODE_CONFIG).length);
+    assert.deepEqual(fields.find((x) => x.key === 'notify_retract')?.values, ['0']);
+    const back = configFromFields(fields.map((x) => ({ name: x.name, values: x.values })));
+    assert.deepEqual(back, { ok: true, value: config });
+  });
+
+  test('buildConfig copies: the defaults are never shared mutable state', () => {
+    const a = buildConfig();
+    a.roster_groups_allowed.push('x');
+    assert.deepEqual(DEFAULT_NODE_CONFIG.roster_groups_allowed, []);
+    assert.deepEqual(buildConfig().roster_groups_allowed, []);
   });
 });

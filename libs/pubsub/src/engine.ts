@@ -1,16 +1,27 @@
 import { decideNodeRead } from './node-access';
-import { ownerOnlyAccessPolicy, type AccessPolicy } from './access';
 import {
-  DEFAULT_MAX_ITEMS_PER_NODE,
-  DEFAULT_NODE_CONFIG,
-  effectiveMaxItems,
-  unmetPrecondition,
-  validateConfig,
-  type AccessModel,
-  type NodeConfig,
-} from './config';
+  createRosterAccessPolicy,
+  emptyRosterLookup,
+  SETTABLE_AFFILIATIONS,
+  type AccessPolicy,
+  type Affiliation,
+  type RosterItem,
+  type RosterLookup,
+  type SettableAffiliation,
+} from './access';
+import { buildConfig, DEFAULT_MAX_ITEMS_PER_NODE, effectiveMaxItems, unmetPrecondition, validateConfig, type NodeConfig } from './config';
 import { bareJid, isSameAccount } from './jid';
-import { DuplicateRequestError, type ListItemsQuery, type PubsubStorage, type PubsubTransaction, type RecordedRequest, type StoredItem, type StoredNode } from './storage';
+import {
+  DuplicateRequestError,
+  type ListItemsQuery,
+  type PubsubReader,
+  type PubsubStorage,
+  type PubsubTransaction,
+  type RecordedRequest,
+  type StoredItem,
+  type StoredNode,
+  type StoredSubscription,
+} from './storage';
 
 /**
  * The PEP engine (XEP-0163 over XEP-0060 semantics). It knows no stanzas and no sockets: values in,
@@ -36,6 +47,14 @@ export const PUBSUB_ERRORS = [
   'not-in-roster-group',
   /** Read denied on a `whitelist` node. */
   'closed-node',
+  /** Create of a node that exists (XEP-0060 §8.1.3.3). */
+  'conflict',
+  /** The subscription JID is not the requester's (XEP-0060 §6.1.3.1). */
+  'invalid-jid',
+  /** Unsubscribe without a subscription (XEP-0060 §6.2.3.2). */
+  'not-subscribed',
+  /** The SubID does not name the subscription (XEP-0060 §6.2.3.5). */
+  'invalid-subid',
   'internal',
 ] as const;
 export type PubsubErrorName = (typeof PUBSUB_ERRORS)[number];
@@ -47,6 +66,15 @@ export interface PubsubError {
   text?: string;
 }
 export type PubsubResult<T> = { ok: true; value: T } | PubsubError;
+
+/** A subscription as reported to protocol and effects. */
+export interface SubscriptionInfo {
+  node: string;
+  /** As subscribed: full or bare JID. */
+  jid: string;
+  subid: string;
+  state: 'subscribed';
+}
 
 /** What happened, for whoever acts on it after the transaction (notifications, caches). */
 export type PubsubEffect =
@@ -73,6 +101,40 @@ export type PubsubEffect =
       /** Whether subscribers should hear of it: the request's `notify`, else the node's `notify_retract`. */
       notify: boolean;
       at: Date;
+    }
+  | {
+      type: 'node-deleted';
+      service: string;
+      node: string;
+      config: NodeConfig;
+      seq: number;
+      /** XEP-0060 §8.4.1 `<redirect uri/>`. */
+      redirect?: string | undefined;
+      /** The explicit subscribers the node had (their subscriptions are gone with it). */
+      subscribers: Array<{ jid: string; subid: string }>;
+      at: Date;
+    }
+  | { type: 'purged'; service: string; node: string; config: NodeConfig; seq: number; at: Date }
+  | { type: 'config-changed'; service: string; node: string; config: NodeConfig; previous: NodeConfig; at: Date }
+  | {
+      type: 'subscribed';
+      service: string;
+      node: string;
+      config: NodeConfig;
+      subscription: SubscriptionInfo;
+      /** True when this request made the subscription (false: it existed). */
+      created: boolean;
+      /** The item to send now (XEP-0060 §6.1.7), when `send_last_published_item` is not `never`. */
+      lastItem?: PubsubItem | undefined;
+    }
+  | { type: 'unsubscribed'; service: string; node: string; subscription: SubscriptionInfo }
+  | {
+      type: 'affiliations-changed';
+      service: string;
+      node: string;
+      changes: Array<{ jid: string; affiliation: SettableAffiliation }>;
+      /** Subscriptions removed because their owner became an outcast. */
+      removedSubscriptions: SubscriptionInfo[];
     };
 
 export interface PublishOutcome {
@@ -133,6 +195,63 @@ export interface GetItemsOptions {
   itemIds?: readonly string[] | undefined;
 }
 
+export interface WriteOptions {
+  at?: Date | undefined;
+}
+
+export interface LoggedWriteOptions extends WriteOptions {
+  /** Idempotency key (the event log records it). */
+  requestId: string;
+}
+
+export interface DeleteNodeOptions extends LoggedWriteOptions {
+  redirect?: string | undefined;
+}
+
+export interface NodeOutcome {
+  service: string;
+  node: string;
+  config: NodeConfig;
+  effects: PubsubEffect[];
+}
+
+export interface ConfigureOutcome extends NodeOutcome {
+  /** Items removed because the new config keeps fewer. */
+  trimmed: string[];
+}
+
+export interface LoggedOutcome {
+  service: string;
+  node: string;
+  seq: number;
+  /** The request id was recorded before: nothing was applied now. */
+  replayed: boolean;
+  /** Empty on a replayed delete (the node and its subscribers are gone). */
+  effects: PubsubEffect[];
+}
+
+export interface SubscribeOutcome {
+  subscription: SubscriptionInfo;
+  created: boolean;
+  effects: PubsubEffect[];
+}
+
+export interface AffiliationEntry {
+  /** Bare JID. */
+  jid: string;
+  affiliation: Affiliation;
+}
+
+export interface NodeAffiliation {
+  node: string;
+  affiliation: Affiliation;
+}
+
+export interface SubscriptionChange {
+  jid: string;
+  subscription: 'subscribed' | 'none';
+}
+
 export interface PubsubEngine {
   /** XEP-0060 §7.1. Auto-creates the node (§7.1.4) with default config plus publish-options. */
   publish(
@@ -147,12 +266,57 @@ export interface PubsubEngine {
   getItems(owner: string, node: string, actor: string, opts?: GetItemsOptions): Promise<PubsubResult<ItemsOutcome>>;
   /** XEP-0060 §7.2. */
   retract(owner: string, node: string, actor: string, itemId: string, opts: RetractOptions): Promise<PubsubResult<RetractOutcome>>;
+
+  // ---- owner use cases (XEP-0060 §8): the owner (any resource) only, else `forbidden` ----
+  /** §8.1: a new node with defaults plus `config`; `conflict` when it exists. */
+  createNode(owner: string, node: string, actor: string, config?: Partial<NodeConfig>, opts?: WriteOptions): Promise<PubsubResult<NodeOutcome>>;
+  /** §8.2: the node's configuration. */
+  getConfig(owner: string, node: string, actor: string): Promise<PubsubResult<NodeConfig>>;
+  /** §8.2.4: changes the configuration; a smaller `max_items` (or `persist_items` off) removes items. */
+  configure(owner: string, node: string, actor: string, changes: Partial<NodeConfig>, opts?: WriteOptions): Promise<PubsubResult<ConfigureOutcome>>;
+  /** §8.3: the configuration a new node gets. */
+  defaultConfig(): NodeConfig;
+  /** §8.4: deletes the node; logged (`delete`), idempotent by request id. */
+  deleteNode(owner: string, node: string, actor: string, opts: DeleteNodeOptions): Promise<PubsubResult<LoggedOutcome>>;
+  /** §8.5: removes every item; logged (`purge`), idempotent by request id. */
+  purge(owner: string, node: string, actor: string, opts: LoggedWriteOptions): Promise<PubsubResult<LoggedOutcome>>;
+  /** §8.9.1: the owner first, then the affiliations set. */
+  getAffiliations(owner: string, node: string, actor: string): Promise<PubsubResult<AffiliationEntry[]>>;
+  /** §8.9.2: all or nothing; not on the owner's own JID; `outcast` also ends the JID's subscriptions. */
+  setAffiliations(owner: string, node: string, actor: string, changes: ReadonlyArray<{ jid: string; affiliation: string }>, opts?: WriteOptions): Promise<PubsubResult<NodeOutcome>>;
+  /** §8.8.1 */
+  getSubscriptions(owner: string, node: string, actor: string): Promise<PubsubResult<SubscriptionInfo[]>>;
+  /** §8.8.2: subscribe (`subscribed`) or unsubscribe (`none`) others; all or nothing. */
+  setSubscriptions(owner: string, node: string, actor: string, changes: ReadonlyArray<SubscriptionChange>, opts?: WriteOptions): Promise<PubsubResult<NodeOutcome>>;
+
+  // ---- entity use cases (XEP-0060 §5, §6) ----
+  /** §6.1: `jid` must be the requester's (bare or one of its resources); allowed when the requester may read. */
+  subscribe(owner: string, node: string, actor: string, jid: string, opts?: WriteOptions): Promise<PubsubResult<SubscribeOutcome>>;
+  /** §6.2 */
+  unsubscribe(owner: string, node: string, actor: string, jid: string, subid?: string, opts?: WriteOptions): Promise<PubsubResult<{ subscription: SubscriptionInfo; effects: PubsubEffect[] }>>;
+  /** §5.6: the requester's subscriptions (its bare JID and resources), on one node or all of the service. */
+  subscriptionsOf(owner: string, actor: string, node?: string): Promise<PubsubResult<SubscriptionInfo[]>>;
+  /** §5.7: the requester's affiliations, on one node or all of the service (the owner: `owner` on every node). */
+  affiliationsOf(owner: string, actor: string, node?: string): Promise<PubsubResult<NodeAffiliation[]>>;
+  /** The node if it exists and the requester may read it, else `node-not-found` (disco: no leak of existence). */
+  readableNode(owner: string, node: string, actor: string): Promise<PubsubResult<StoredNode>>;
+  /** The nodes of the service the requester may read, by name. */
+  readableNodes(owner: string, actor: string): Promise<StoredNode[]>;
 }
 
 export interface PubsubEngineOptions {
   storage: PubsubStorage;
-  /** Who may read non-open nodes besides the owner. Default: nobody. */
+  /**
+   * The owners' rosters (`presence` / `roster` access models). Default: every roster is empty. Ignored
+   * when `access` is given.
+   */
+  roster?: RosterLookup | undefined;
+  /**
+   * The read decision's facts. Default: `createRosterAccessPolicy(roster, storage)` (affiliations from
+   * this storage). Give the same policy to every reader of these nodes (MAM included).
+   */
   access?: AccessPolicy | undefined;
+  generateSubId?: (() => string) | undefined;
   now?: (() => Date) | undefined;
   generateItemId?: (() => string) | undefined;
   /** Largest payload accepted, in UTF-8 bytes of its XML. */
@@ -171,7 +335,6 @@ export const MAX_ITEMS_PER_REQUEST = 1000;
 const fail = (error: PubsubErrorName, text?: string): PubsubError => (text === undefined ? { ok: false, error } : { ok: false, error, text });
 const ok = <T>(value: T): PubsubResult<T> => ({ ok: true, value });
 const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8');
-const definedOnly = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 /** An error result returned from inside a transaction: roll it back, then return the result. */
 class Abort {
@@ -193,7 +356,8 @@ function checkItemId(itemId: string): PubsubError | undefined {
 
 export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
   const storage = options.storage;
-  const access = options.access ?? ownerOnlyAccessPolicy;
+  const access = options.access ?? createRosterAccessPolicy(options.roster ?? emptyRosterLookup, storage);
+  const generateSubId = options.generateSubId ?? (() => crypto.randomUUID());
   const now = options.now ?? (() => new Date());
   const generateItemId = options.generateItemId ?? (() => crypto.randomUUID());
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
@@ -224,7 +388,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
   }
 
   /** A recorded request must be the same operation on the same node, or the id was reused. */
-  function recordedMismatch(rec: RecordedRequest, service: string, node: string, kind: 'publish' | 'retract'): PubsubError | undefined {
+  function recordedMismatch(rec: RecordedRequest, service: string, node: string, kind: RecordedRequest['event']['kind']): PubsubError | undefined {
     if (rec.service === service && rec.node === node && rec.event.kind === kind) return undefined;
     return fail('bad-request', 'request id already used for a different request');
   }
@@ -236,6 +400,42 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
   }
 
   const toItem = (i: StoredItem): PubsubItem => ({ id: i.itemId, payload: i.payload, publisher: i.publisher, publishedAt: i.publishedAt, seq: i.publishedSeq });
+
+  const isPublisher = async (r: PubsubReader, stored: StoredNode, actor: string) => (await r.getAffiliation(stored.service, stored.node, bareJid(actor))) === 'publisher';
+
+  /** Common checks of an owner use case: a valid node name and the owner as requester. */
+  function ownerCheck(owner: string, node: string, actor: string): PubsubError | undefined {
+    return checkNodeName(node) ?? (isSameAccount(actor, owner) ? undefined : fail('forbidden'));
+  }
+
+  const info = (node: string, s: StoredSubscription): SubscriptionInfo => ({ node, jid: s.jid, subid: s.subid, state: s.state });
+
+  /** A recorded delete or purge of this node by this request: the replay of a logged owner operation. */
+  async function recordedLogged(tx: PubsubTransaction, requestId: string, service: string, node: string, kind: 'delete' | 'purge'): Promise<PubsubResult<RecordedRequest> | undefined> {
+    const rec = await tx.findRequest(requestId);
+    if (!rec) return undefined;
+    return recordedMismatch(rec, service, node, kind) ?? ok(rec);
+  }
+
+  async function lastItemOf(r: PubsubReader, stored: StoredNode): Promise<PubsubItem | undefined> {
+    if (stored.config.send_last_published_item === 'never') return undefined;
+    const [last] = await r.listItems(stored.id, { newestFirst: true, limit: 1 });
+    return last && toItem(last);
+  }
+
+  /** The access policy with the owner's roster fetched at most once (listings decide many nodes). */
+  function memoisedPolicy(): AccessPolicy {
+    const rosters = new Map<string, Promise<RosterItem | undefined>>();
+    return {
+      affiliation: (n, a) => access.affiliation(n, a),
+      rosterEntry(o, a) {
+        const key = `${o}\u0000${a}`;
+        let p = rosters.get(key);
+        if (!p) rosters.set(key, (p = access.rosterEntry(o, a)));
+        return p;
+      },
+    };
+  }
 
   return {
     async publish(owner, node, actor, itemId, payloadXml, opts) {
@@ -249,15 +449,16 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
         const bad = validateConfig(publishOptions, maxItemsPerNode);
         if (bad) return fail(bad.error, bad.text);
       }
-      // publish_model 'publishers': the owner is the only publisher of a PEP node (XEP-0163 §4)
-      if (!isSameAccount(actor, service)) return fail('forbidden');
+      // publish_model 'publishers': the owner and the `publisher` affiliates of an existing node
+      const isOwner = isSameAccount(actor, service);
       const at = opts.at ?? now();
 
       return await write<PublishOutcome>(async (tx, retry) => {
         let stored = await tx.lockNode(service, node);
+        if (!isOwner && !(stored && (await isPublisher(tx, stored, actor)))) return fail('forbidden');
         let createdNode = false;
         if (!stored) {
-          const config: NodeConfig = { ...DEFAULT_NODE_CONFIG, ...definedOnly(publishOptions ?? {}) };
+          const config = buildConfig(publishOptions);
           ({ node: stored, created: createdNode } = await tx.createNode(service, node, config, at));
         }
         const recorded = retry ? await tx.findRequest(opts.requestId) : undefined;
@@ -331,11 +532,12 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       const service = bareJid(owner);
       const invalid = checkNodeName(node) ?? checkItemId(itemId);
       if (invalid) return invalid;
-      if (!isSameAccount(actor, service)) return fail('forbidden');
+      const isOwner = isSameAccount(actor, service);
       const at = opts.at ?? now();
 
       return await write<RetractOutcome>(async (tx) => {
         const stored = await tx.lockNode(service, node);
+        if (!isOwner && !(stored && (await isPublisher(tx, stored, actor)))) return fail('forbidden');
         if (!stored) return fail('node-not-found');
         const notify = opts.notify ?? stored.config.notify_retract;
         const recorded = await tx.findRequest(opts.requestId);
@@ -360,6 +562,250 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
         const effect: PubsubEffect = { type: 'retracted', service, node, config: stored.config, seq: event.seq, itemId, notify, at };
         return ok({ service, node, itemId, seq: event.seq, replayed: false, effects: [effect] });
       });
+    },
+
+    async createNode(owner, node, actor, config = {}, opts = {}) {
+      const service = bareJid(owner);
+      const bad = ownerCheck(service, node, actor);
+      if (bad) return bad;
+      const invalid = validateConfig(config, maxItemsPerNode);
+      if (invalid) return fail(invalid.error, invalid.text);
+      const at = opts.at ?? now();
+      const full = buildConfig(config);
+      return await write<NodeOutcome>(async (tx) => {
+        const { created } = await tx.createNode(service, node, full, at);
+        if (!created) return fail('conflict', 'node exists');
+        return ok({ service, node, config: full, effects: [{ type: 'node-created', service, node, config: full }] });
+      });
+    },
+
+    async getConfig(owner, node, actor) {
+      const service = bareJid(owner);
+      const bad = ownerCheck(service, node, actor);
+      if (bad) return bad;
+      const stored = await storage.getNode(service, node);
+      return stored ? ok(stored.config) : fail('node-not-found');
+    },
+
+    async configure(owner, node, actor, changes, opts = {}) {
+      const service = bareJid(owner);
+      const bad = ownerCheck(service, node, actor);
+      if (bad) return bad;
+      const invalid = validateConfig(changes, maxItemsPerNode);
+      if (invalid) return fail(invalid.error, invalid.text);
+      const at = opts.at ?? now();
+      return await write<ConfigureOutcome>(async (tx) => {
+        const stored = await tx.lockNode(service, node);
+        if (!stored) return fail('node-not-found');
+        const config = buildConfig(changes, stored.config);
+        await tx.updateConfig(stored.id, config);
+        const trimmed = config.persist_items ? await tx.trimItems(stored.id, effectiveMaxItems(config, maxItemsPerNode)) : await tx.purgeItems(stored.id);
+        const effects: PubsubEffect[] = [{ type: 'config-changed', service, node, config, previous: stored.config, at }];
+        return ok({ service, node, config, trimmed, effects });
+      });
+    },
+
+    defaultConfig: () => buildConfig(),
+
+    async deleteNode(owner, node, actor, opts) {
+      const service = bareJid(owner);
+      const bad = ownerCheck(service, node, actor);
+      if (bad) return bad;
+      const at = opts.at ?? now();
+      return await write<LoggedOutcome>(async (tx, retry) => {
+        const stored = await tx.lockNode(service, node);
+        if (!stored || retry) {
+          // gone: deleted by this very request before (a retry), or never there
+          const rec = await recordedLogged(tx, opts.requestId, service, node, 'delete');
+          if (rec && !rec.ok) return rec;
+          if (rec?.ok) return ok({ service, node, seq: rec.value.event.seq, replayed: true, effects: [] });
+          if (!stored) return fail('node-not-found');
+        }
+        const subscribers = (await tx.listSubscriptions(stored.id)).map((x) => ({ jid: x.jid, subid: x.subid }));
+        const event = await tx.appendEvent({ nodeId: stored.id, kind: 'delete', itemId: null, payload: null, publisher: actor, requestId: opts.requestId, at });
+        await tx.markNodeDeleted(stored.id, at);
+        const effect: PubsubEffect = { type: 'node-deleted', service, node, config: stored.config, seq: event.seq, redirect: opts.redirect, subscribers, at };
+        return ok({ service, node, seq: event.seq, replayed: false, effects: [effect] });
+      });
+    },
+
+    async purge(owner, node, actor, opts) {
+      const service = bareJid(owner);
+      const bad = ownerCheck(service, node, actor);
+      if (bad) return bad;
+      const at = opts.at ?? now();
+      return await write<LoggedOutcome>(async (tx, retry) => {
+        const stored = await tx.lockNode(service, node);
+        if (!stored) return fail('node-not-found');
+        if (retry) {
+          const rec = await recordedLogged(tx, opts.requestId, service, node, 'purge');
+          if (rec && !rec.ok) return rec;
+          if (rec?.ok) {
+            const ev = rec.value.event;
+            return ok({ service, node, seq: ev.seq, replayed: true, effects: [{ type: 'purged', service, node, config: stored.config, seq: ev.seq, at: ev.at }] });
+          }
+        }
+        await tx.purgeItems(stored.id);
+        const event = await tx.appendEvent({ nodeId: stored.id, kind: 'purge', itemId: null, payload: null, publisher: actor, requestId: opts.requestId, at });
+        return ok({ service, node, seq: event.seq, replayed: false, effects: [{ type: 'purged', service, node, config: stored.config, seq: event.seq, at }] });
+      });
+    },
+
+    async getAffiliations(owner, node, actor) {
+      const service = bareJid(owner);
+      const bad = ownerCheck(service, node, actor);
+      if (bad) return bad;
+      const stored = await storage.getNode(service, node);
+      if (!stored) return fail('node-not-found');
+      const set = await storage.listAffiliations(stored.id);
+      return ok([{ jid: service, affiliation: 'owner' as const }, ...set]);
+    },
+
+    async setAffiliations(owner, node, actor, changes, opts = {}) {
+      const service = bareJid(owner);
+      const bad = ownerCheck(service, node, actor);
+      if (bad) return bad;
+      const parsed: Array<{ jid: string; affiliation: SettableAffiliation }> = [];
+      for (const c of changes) {
+        const jid = bareJid(c.jid);
+        if (jid === '' || jid.length > MAX_NODE_NAME_BYTES) return fail('bad-request', 'invalid jid');
+        if (jid === service) return fail('not-acceptable', 'the owner cannot change their own affiliation');
+        if (!(SETTABLE_AFFILIATIONS as readonly string[]).includes(c.affiliation)) return fail('not-acceptable', `affiliation ${c.affiliation} cannot be set`);
+        parsed.push({ jid, affiliation: c.affiliation as SettableAffiliation });
+      }
+      const at = opts.at ?? now();
+      return await write<NodeOutcome>(async (tx) => {
+        const stored = await tx.lockNode(service, node);
+        if (!stored) return fail('node-not-found');
+        const removed: SubscriptionInfo[] = [];
+        for (const c of parsed) {
+          await tx.setAffiliation(stored.id, c.jid, c.affiliation, at);
+          if (c.affiliation === 'outcast') removed.push(...(await tx.removeSubscriptionsOf(stored.id, c.jid)).map((x) => info(node, x)));
+        }
+        const effects: PubsubEffect[] = [{ type: 'affiliations-changed', service, node, changes: parsed, removedSubscriptions: removed }];
+        return ok({ service, node, config: stored.config, effects });
+      });
+    },
+
+    async getSubscriptions(owner, node, actor) {
+      const service = bareJid(owner);
+      const bad = ownerCheck(service, node, actor);
+      if (bad) return bad;
+      const stored = await storage.getNode(service, node);
+      if (!stored) return fail('node-not-found');
+      return ok((await storage.listSubscriptions(stored.id)).map((x) => info(node, x)));
+    },
+
+    async setSubscriptions(owner, node, actor, changes, opts = {}) {
+      const service = bareJid(owner);
+      const bad = ownerCheck(service, node, actor);
+      if (bad) return bad;
+      for (const c of changes) {
+        if (c.jid === '' || c.jid.length > MAX_NODE_NAME_BYTES) return fail('bad-request', 'invalid jid');
+        if (c.subscription !== 'subscribed' && c.subscription !== 'none') return fail('not-acceptable', `subscription state ${String(c.subscription)} cannot be set`);
+      }
+      const at = opts.at ?? now();
+      return await write<NodeOutcome>(async (tx) => {
+        const stored = await tx.lockNode(service, node);
+        if (!stored) return fail('node-not-found');
+        const effects: PubsubEffect[] = [];
+        for (const c of changes) {
+          if (c.subscription === 'subscribed') {
+            const { subscription, created } = await tx.addSubscription(stored.id, c.jid, generateSubId(), at);
+            if (created) effects.push({ type: 'subscribed', service, node, config: stored.config, subscription: info(node, subscription), created, lastItem: await lastItemOf(tx, stored) });
+          } else {
+            const gone = await tx.removeSubscription(stored.id, c.jid);
+            if (gone) effects.push({ type: 'unsubscribed', service, node, subscription: info(node, gone) });
+          }
+        }
+        return ok({ service, node, config: stored.config, effects });
+      });
+    },
+
+    async subscribe(owner, node, actor, jid, opts = {}) {
+      const service = bareJid(owner);
+      const invalid = checkNodeName(node);
+      if (invalid) return invalid;
+      if (jid === '' || bareJid(jid) !== bareJid(actor)) return fail('invalid-jid');
+      const at = opts.at ?? now();
+      // Decide before the transaction (the policy may need connections of its own: a transaction that
+      // waits for another connection can starve a pool, or deadlock PGlite's single one), then again on
+      // the locked node with the transaction's affiliations and the roster entry already fetched.
+      const policy = memoisedPolicy();
+      const seen = await storage.getNode(service, node);
+      if (!seen) return fail('node-not-found');
+      const first = await decideNodeRead(seen, actor, policy);
+      if (!first.allowed) return fail(first.denial);
+      return await write<SubscribeOutcome>(async (tx) => {
+        const stored = await tx.lockNode(service, node);
+        if (!stored) return fail('node-not-found');
+        const inTx: AccessPolicy = { affiliation: (n, a) => tx.getAffiliation(n.service, n.node, a), rosterEntry: policy.rosterEntry };
+        const decision = await decideNodeRead(stored, actor, inTx);
+        if (!decision.allowed) return fail(decision.denial);
+        const { subscription, created } = await tx.addSubscription(stored.id, jid, generateSubId(), at);
+        const sub = info(node, subscription);
+        const effect: PubsubEffect = { type: 'subscribed', service, node, config: stored.config, subscription: sub, created, lastItem: await lastItemOf(tx, stored) };
+        return ok({ subscription: sub, created, effects: [effect] });
+      });
+    },
+
+    async unsubscribe(owner, node, actor, jid, subid, _opts = {}) {
+      const service = bareJid(owner);
+      const invalid = checkNodeName(node);
+      if (invalid) return invalid;
+      if (jid === '' || bareJid(jid) !== bareJid(actor)) return fail('invalid-jid');
+      return await write<{ subscription: SubscriptionInfo; effects: PubsubEffect[] }>(async (tx) => {
+        const stored = await tx.lockNode(service, node);
+        if (!stored) return fail('node-not-found');
+        const existing = (await tx.listSubscriptions(stored.id)).find((x) => x.jid === jid);
+        if (!existing) return fail('not-subscribed');
+        if (subid !== undefined && subid !== existing.subid) return fail('invalid-subid');
+        await tx.removeSubscription(stored.id, jid);
+        const sub = info(node, existing);
+        return ok({ subscription: sub, effects: [{ type: 'unsubscribed', service, node, subscription: sub }] });
+      });
+    },
+
+    async subscriptionsOf(owner, actor, node) {
+      const service = bareJid(owner);
+      if (node !== undefined) {
+        const invalid = checkNodeName(node);
+        if (invalid) return invalid;
+        if (!(await storage.getNode(service, node))) return fail('node-not-found');
+      }
+      const all = await storage.listSubscriptionsOf(service, bareJid(actor));
+      return ok(all.filter((x) => node === undefined || x.node === node).map((x) => info(x.node, x)));
+    },
+
+    async affiliationsOf(owner, actor, node) {
+      const service = bareJid(owner);
+      if (node !== undefined) {
+        const invalid = checkNodeName(node);
+        if (invalid) return invalid;
+        if (!(await storage.getNode(service, node))) return fail('node-not-found');
+      }
+      if (isSameAccount(actor, service)) {
+        const nodes = node === undefined ? (await storage.listNodes(service)).map((n) => n.node) : [node];
+        return ok(nodes.map((n) => ({ node: n, affiliation: 'owner' as const })));
+      }
+      const all = await storage.listAffiliationsOf(service, bareJid(actor));
+      return ok(all.filter((a) => node === undefined || a.node === node));
+    },
+
+    async readableNode(owner, node, actor) {
+      const service = bareJid(owner);
+      const invalid = checkNodeName(node);
+      if (invalid) return fail('node-not-found');
+      const stored = await storage.getNode(service, node);
+      if (!stored || !(await decideNodeRead(stored, actor, access)).allowed) return fail('node-not-found');
+      return ok(stored);
+    },
+
+    async readableNodes(owner, actor) {
+      const nodes = await storage.listNodes(bareJid(owner));
+      const policy = memoisedPolicy();
+      const allowed = await Promise.all(nodes.map(async (n) => (await decideNodeRead(n, actor, policy)).allowed));
+      return nodes.filter((_, i) => allowed[i]);
     },
   };
 }

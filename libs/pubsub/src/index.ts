@@ -13,6 +13,17 @@ export type {
   PublishOptions,
   RetractOptions,
   GetItemsOptions,
+  SubscriptionInfo,
+  WriteOptions,
+  LoggedWriteOptions,
+  DeleteNodeOptions,
+  NodeOutcome,
+  ConfigureOutcome,
+  LoggedOutcome,
+  SubscribeOutcome,
+  AffiliationEntry,
+  NodeAffiliation,
+  SubscriptionChange,
 } from './engine';
 export {
   DEFAULT_NODE_CONFIG,
@@ -20,12 +31,34 @@ export {
   ACCESS_MODELS,
   CONFIG_FIELD_NAMES,
   configFromFields,
+  configToFields,
+  buildConfig,
   normaliseConfig,
   effectiveMaxItems,
+  unmetPrecondition,
 } from './config';
 export type { NodeConfig, NodeConfigKey, AccessModel, SendLastPublishedItem, PublishModel } from './config';
-export { ownerOnlyAccessPolicy } from './access';
-export type { AccessPolicy } from './access';
+export {
+  ownerOnlyAccessPolicy,
+  createRosterAccessPolicy,
+  createMemoryRosterLookup,
+  emptyRosterLookup,
+  decideAccess,
+  AFFILIATIONS,
+  SETTABLE_AFFILIATIONS,
+} from './access';
+export type {
+  AccessPolicy,
+  AccessFacts,
+  AccessVerdict,
+  Affiliation,
+  AffiliationLookup,
+  SettableAffiliation,
+  RosterItem,
+  RosterLookup,
+  RosterSubscription,
+  MemoryRosterLookup,
+} from './access';
 export { DuplicateRequestError, NODE_EVENT_KINDS } from './storage';
 export type {
   PubsubStorage,
@@ -40,19 +73,40 @@ export type {
   RecordedRequest,
   ListItemsQuery,
   NodeEventKind,
+  StoredSubscription,
+  ServiceSubscription,
+  StoredAffiliation,
 } from './storage';
 export { createMemoryPubsubStorage } from './memory-storage';
 export type { MemoryPubsubStorage } from './memory-storage';
 export { createPgPubsubStorage } from './pg-storage';
-export { handlePubsubIq, pubsubErrorElement, pubsubStanzaError, PUBSUB_ERROR_TABLE } from './translator';
-export type { PubsubIqContext, PubsubProtocolErrorName, StanzaErrorSpec, TranslatorLogger } from './translator';
+export {
+  handlePubsubIq,
+  handlePepDiscoInfo,
+  handlePepDiscoItems,
+  handlePepDiscoIq,
+  nodeConfigForm,
+  pubsubErrorElement,
+  pubsubStanzaError,
+  PUBSUB_ERROR_TABLE,
+  BARE_JID_IDENTITIES,
+} from './translator';
+export type { PubsubIqContext, PepDiscoContext, PubsubProtocolErrorName, StanzaErrorSpec, TranslatorLogger } from './translator';
+export { planNotifications, audienceRecipients, lastItemMessage, lastItemTargets, planLastItemMessages } from './notify';
+export type { AudienceContact, NotificationAudience, OutgoingMessage, PlanOptions, LastItemNode, LastItemTargetsInput } from './notify';
 export {
   FEATURES,
   FEATURE_NAMES,
   PEP_FEATURES,
   PEP_IDENTITY,
   PEP_IDENTITIES,
+  PEP_FEATURE_TABLE,
+  NOTIFIER_FEATURE_NAMES,
   NS_PUBSUB,
+  NS_PUBSUB_NODE_CONFIG,
+  NS_PUBSUB_META_DATA,
+  NS_DISCO_INFO,
+  NS_DISCO_ITEMS,
   NS_PUBSUB_ERRORS,
   NS_PUBSUB_EVENT,
   NS_PUBSUB_OWNER,
@@ -62,6 +116,7 @@ export { serializeStandalone } from './xml';
 export { bareJid } from './jid';
 export { decideNodeRead, READ_DENIALS } from './node-access';
 export type { NodeReadDecision, ReadDenial, ReadableNode } from './node-access';
+export type { PepFeatureRow } from './features';
 export { createMemoryNodeLog, publisherMatches, MAX_NODE_LOG_PAGE } from './node-log';
 export type { NodeLogReader, NodeLogFilter, NodeLogPageQuery, NodeLogEntry, NodeLogPage, NodeLogCount } from './node-log';
 export { createPgNodeLog, WINDOW_PATH_MAX } from './pg-node-log';

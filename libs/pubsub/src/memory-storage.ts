@@ -1,4 +1,6 @@
+import type { SettableAffiliation } from './access';
 import type { NodeConfig } from './config';
+import { bareJid } from './jid';
 import {
   DuplicateRequestError,
   type ListItemsQuery,
@@ -11,6 +13,7 @@ import {
   type StoredItem,
   type StoredNode,
   type StoredNodeEvent,
+  type StoredSubscription,
 } from './storage';
 
 /**
@@ -25,6 +28,8 @@ interface State {
   events: StoredNodeEvent[];
   requests: Map<string, number>;
   items: Map<number, Map<string, StoredItem>>;
+  subscriptions: Map<number, Map<string, StoredSubscription>>;
+  affiliations: Map<number, Map<string, SettableAffiliation>>;
   nextNodeId: number;
   nextSeq: number;
 }
@@ -38,18 +43,54 @@ function copyState(s: State): State {
     events: s.events.slice(),
     requests: new Map(s.requests),
     items: new Map([...s.items].map(([k, m]) => [k, new Map(m)])),
+    subscriptions: new Map([...s.subscriptions].map(([k, m]) => [k, new Map(m)])),
+    affiliations: new Map([...s.affiliations].map(([k, m]) => [k, new Map(m)])),
     nextNodeId: s.nextNodeId,
     nextSeq: s.nextSeq,
   };
 }
 
-const cloneConfig = (c: NodeConfig): NodeConfig => ({ ...c });
+const cloneConfig = (c: NodeConfig): NodeConfig => ({ ...c, roster_groups_allowed: [...c.roster_groups_allowed] });
+const ofAccount = (jid: string, bare: string) => bareJid(jid) === bare;
+const byJid = <T extends { jid: string }>(a: T, b: T) => (a.jid < b.jid ? -1 : a.jid > b.jid ? 1 : 0);
 
 function reader(get: () => State): PubsubReader {
   const r: PubsubReader = {
     async getNode(service, node) {
       const n = get().nodes.get(nodeKey(service, node));
       return n && { ...n, config: cloneConfig(n.config) };
+    },
+    async listNodes(service) {
+      return [...get().nodes.values()]
+        .filter((n) => n.service === service)
+        .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
+        .map((n) => ({ ...n, config: cloneConfig(n.config) }));
+    },
+    async listSubscriptions(nodeId) {
+      return [...(get().subscriptions.get(nodeId)?.values() ?? [])].sort(byJid).map((x) => ({ ...x }));
+    },
+    async listSubscriptionsOf(service, bare) {
+      const nodes = await r.listNodes(service);
+      return nodes.flatMap((n) =>
+        [...(get().subscriptions.get(n.id)?.values() ?? [])]
+          .filter((x) => ofAccount(x.jid, bare))
+          .sort(byJid)
+          .map((x) => ({ ...x, node: n.node })),
+      );
+    },
+    async listAffiliations(nodeId) {
+      return [...(get().affiliations.get(nodeId) ?? new Map<string, SettableAffiliation>())].map(([jid, affiliation]) => ({ jid, affiliation })).sort(byJid);
+    },
+    async listAffiliationsOf(service, bare) {
+      const nodes = await r.listNodes(service);
+      return nodes.flatMap((n) => {
+        const a = get().affiliations.get(n.id)?.get(bare);
+        return a ? [{ node: n.node, affiliation: a }] : [];
+      });
+    },
+    async getAffiliation(service, node, jid) {
+      const n = get().nodes.get(nodeKey(service, node));
+      return (n && get().affiliations.get(n.id)?.get(bareJid(jid))) ?? 'none';
     },
     async getNodeItems(service, node, query) {
       const n = await r.getNode(service, node);
@@ -89,7 +130,17 @@ export interface MemoryPubsubStorage extends PubsubStorage {
 }
 
 export function createMemoryPubsubStorage(): MemoryPubsubStorage {
-  let state: State = { nodes: new Map(), nodesById: new Map(), events: [], requests: new Map(), items: new Map(), nextNodeId: 1, nextSeq: 1 };
+  let state: State = {
+    nodes: new Map(),
+    nodesById: new Map(),
+    events: [],
+    requests: new Map(),
+    items: new Map(),
+    subscriptions: new Map(),
+    affiliations: new Map(),
+    nextNodeId: 1,
+    nextSeq: 1,
+  };
   let queue: Promise<unknown> = Promise.resolve();
 
   function transaction(work: State): PubsubTransaction {
@@ -109,6 +160,8 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
         work.nodes.set(nodeKey(service, node), created);
         work.nodesById.set(created.id, created);
         work.items.set(created.id, new Map());
+        work.subscriptions.set(created.id, new Map());
+        work.affiliations.set(created.id, new Map());
         return { node: { ...created, config: cloneConfig(config) }, created: true };
       },
       async appendEvent(event: NewNodeEvent) {
@@ -140,6 +193,56 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
         const removed = oldestFirst.slice(0, items.size - keep).map((i) => i.itemId);
         for (const id of removed) items.delete(id);
         return removed;
+      },
+      async updateConfig(nodeId, config) {
+        const n = nodeById(nodeId);
+        const updated = { ...n, config: cloneConfig(config) };
+        work.nodesById.set(nodeId, updated);
+        work.nodes.set(nodeKey(n.service, n.node), updated);
+      },
+      async purgeItems(nodeId) {
+        const items = work.items.get(nodeId);
+        const removed = [...(items?.keys() ?? [])];
+        items?.clear();
+        return removed;
+      },
+      async markNodeDeleted(nodeId) {
+        const n = nodeById(nodeId);
+        if (work.nodes.get(nodeKey(n.service, n.node))?.id === nodeId) work.nodes.delete(nodeKey(n.service, n.node));
+        work.items.set(nodeId, new Map());
+        work.subscriptions.set(nodeId, new Map());
+        work.affiliations.set(nodeId, new Map());
+      },
+      async setAffiliation(nodeId, jid, affiliation) {
+        nodeById(nodeId);
+        const m = work.affiliations.get(nodeId) ?? new Map<string, SettableAffiliation>();
+        work.affiliations.set(nodeId, m);
+        if (affiliation === 'none') m.delete(jid);
+        else m.set(jid, affiliation);
+      },
+      async addSubscription(nodeId, jid, subid, at) {
+        nodeById(nodeId);
+        const m = work.subscriptions.get(nodeId) ?? new Map<string, StoredSubscription>();
+        work.subscriptions.set(nodeId, m);
+        const existing = m.get(jid);
+        if (existing) return { subscription: { ...existing }, created: false };
+        const created: StoredSubscription = { nodeId, jid, subid, state: 'subscribed', createdAt: at };
+        m.set(jid, created);
+        return { subscription: { ...created }, created: true };
+      },
+      async removeSubscription(nodeId, jid) {
+        const m = work.subscriptions.get(nodeId);
+        const existing = m?.get(jid);
+        if (!existing) return undefined;
+        m?.delete(jid);
+        return { ...existing };
+      },
+      async removeSubscriptionsOf(nodeId, bare) {
+        const m = work.subscriptions.get(nodeId);
+        if (!m) return [];
+        const removed = [...m.values()].filter((x) => ofAccount(x.jid, bare)).sort(byJid);
+        for (const x of removed) m.delete(x.jid);
+        return removed.map((x) => ({ ...x }));
       },
     };
     return tx;

@@ -12,7 +12,9 @@ import {
   type StoredItem,
   type StoredNode,
   type StoredNodeEvent,
+  type StoredSubscription,
 } from './storage';
+import type { Affiliation, SettableAffiliation } from './access';
 
 /**
  * `PubsubStorage` on Postgres (node-postgres pool or PGlite), tables in `@dbroker/store`
@@ -44,6 +46,14 @@ interface NodeRow {
   created_at: Date;
 }
 
+interface SubscriptionRow {
+  node_id: Int8;
+  jid: string;
+  subid: string;
+  state: string;
+  created_at: Date;
+}
+
 interface ItemRow {
   item_id: string;
   payload: string;
@@ -67,6 +77,8 @@ interface EventRow {
 type NodeItemsRow = { k: number } & { [K in keyof NodeRow]: NodeRow[K] | null } & { [K in keyof ItemRow]: ItemRow[K] | null };
 
 const toNode = (r: NodeRow): StoredNode => ({ id: Number(r.id), service: r.service, node: r.node, config: normaliseConfig(r.config), createdAt: r.created_at });
+
+const toSubscription = (r: SubscriptionRow): StoredSubscription => ({ nodeId: Number(r.node_id), jid: r.jid, subid: r.subid, state: 'subscribed', createdAt: r.created_at });
 
 const toItem = (nodeId: number, r: ItemRow): StoredItem => ({
   nodeId,
@@ -109,14 +121,79 @@ function inAskedOrder(items: StoredItem[], itemIds: readonly string[], limit: nu
 const NODE_COLUMNS = 'id, service, node, config, created_at';
 const ITEM_COLUMNS = 'item_id, payload, publisher, published_seq, published_at';
 const EVENT_COLUMNS = 'seq, node_id, kind, item_id, payload, publisher, request_id, at';
+const SUB_COLUMNS = 'node_id, jid, subid, state, created_at';
+/** Not a deleted node's tombstone. */
+const LIVE = 'deleted_at is null';
 const UPSERT_SET = 'payload = excluded.payload, publisher = excluded.publisher, published_seq = excluded.published_seq, published_at = excluded.published_at';
 
 const SQL = {
-  getNode: { name: 'dbroker_pubsub_get_node', text: `select ${NODE_COLUMNS} from pubsub_nodes where service = $1 and node = $2` },
-  lockNode: { name: 'dbroker_pubsub_lock_node', text: `select ${NODE_COLUMNS} from pubsub_nodes where service = $1 and node = $2 for update` },
+  getNode: { name: 'dbroker_pubsub_get_live_node', text: `select ${NODE_COLUMNS} from pubsub_nodes where service = $1 and node = $2 and ${LIVE}` },
+  lockNode: { name: 'dbroker_pubsub_lock_live_node', text: `select ${NODE_COLUMNS} from pubsub_nodes where service = $1 and node = $2 and ${LIVE} for update` },
   createNode: {
-    name: 'dbroker_pubsub_create_node',
-    text: `insert into pubsub_nodes (service, node, config, created_at) values ($1, $2, $3::text::jsonb, $4) on conflict (service, node) do nothing returning ${NODE_COLUMNS}`,
+    name: 'dbroker_pubsub_create_live_node',
+    text:
+      `insert into pubsub_nodes (service, node, config, created_at) values ($1, $2, $3::text::jsonb, $4) ` +
+      `on conflict (service, node) where ${LIVE} do nothing returning ${NODE_COLUMNS}`,
+  },
+  // collate "C": code point order, as the memory storage sorts
+  listNodes: { name: 'dbroker_pubsub_list_nodes', text: `select ${NODE_COLUMNS} from pubsub_nodes where service = $1 and ${LIVE} order by node collate "C"` },
+  listSubscriptions: {
+    name: 'dbroker_pubsub_list_subscriptions',
+    text: `select ${SUB_COLUMNS} from pubsub_subscriptions where node_id = $1 order by jid collate "C"`,
+  },
+  listSubscriptionsOf: {
+    name: 'dbroker_pubsub_list_subscriptions_of',
+    text:
+      `select s.node_id, s.jid, s.subid, s.state, s.created_at, n.node from pubsub_subscriptions s join pubsub_nodes n on n.id = s.node_id ` +
+      `where n.service = $1 and n.${LIVE} and (s.jid = $2 or starts_with(s.jid, $2 || '/')) order by n.node collate "C", s.jid collate "C"`,
+  },
+  listAffiliations: {
+    name: 'dbroker_pubsub_list_affiliations',
+    text: `select jid, affiliation from pubsub_affiliations where node_id = $1 order by jid collate "C"`,
+  },
+  listAffiliationsOf: {
+    name: 'dbroker_pubsub_list_affiliations_of',
+    text:
+      `select n.node, a.affiliation from pubsub_affiliations a join pubsub_nodes n on n.id = a.node_id ` +
+      `where n.service = $1 and n.${LIVE} and a.jid = $2 order by n.node collate "C"`,
+  },
+  getAffiliation: {
+    name: 'dbroker_pubsub_get_affiliation',
+    text:
+      `select a.affiliation from pubsub_affiliations a join pubsub_nodes n on n.id = a.node_id ` +
+      `where n.service = $1 and n.node = $2 and n.${LIVE} and a.jid = $3`,
+  },
+  updateConfig: { name: 'dbroker_pubsub_update_config', text: `update pubsub_nodes set config = $2::text::jsonb where id = $1` },
+  purgeItems: { name: 'dbroker_pubsub_purge_items', text: `delete from pubsub_items where node_id = $1 returning item_id` },
+  markNodeDeleted: {
+    name: 'dbroker_pubsub_mark_node_deleted',
+    text:
+      `with i as (delete from pubsub_items where node_id = $1), s as (delete from pubsub_subscriptions where node_id = $1), ` +
+      `a as (delete from pubsub_affiliations where node_id = $1) update pubsub_nodes set deleted_at = $2 where id = $1`,
+  },
+  setAffiliation: {
+    name: 'dbroker_pubsub_set_affiliation',
+    text:
+      `insert into pubsub_affiliations (node_id, jid, affiliation, updated_at) values ($1, $2, $3, $4) ` +
+      `on conflict (node_id, jid) do update set affiliation = excluded.affiliation, updated_at = excluded.updated_at`,
+  },
+  removeAffiliation: { name: 'dbroker_pubsub_remove_affiliation', text: `delete from pubsub_affiliations where node_id = $1 and jid = $2` },
+  /** The new subscription (created = true), or the one in force (the node lock keeps it from changing meanwhile). */
+  addSubscription: {
+    name: 'dbroker_pubsub_add_subscription',
+    text:
+      `with ins as (insert into pubsub_subscriptions (node_id, jid, subid, state, created_at) values ($1, $2, $3, 'subscribed', $4) ` +
+      `on conflict (node_id, jid) do nothing returning ${SUB_COLUMNS}) ` +
+      `select ${SUB_COLUMNS}, true as created from ins union all ` +
+      `select ${SUB_COLUMNS}, false from pubsub_subscriptions where node_id = $1 and jid = $2 and not exists (select 1 from ins)`,
+  },
+  removeSubscription: {
+    name: 'dbroker_pubsub_remove_subscription',
+    text: `delete from pubsub_subscriptions where node_id = $1 and jid = $2 returning ${SUB_COLUMNS}`,
+  },
+  removeSubscriptionsOf: {
+    name: 'dbroker_pubsub_remove_subscriptions_of',
+    text: `delete from pubsub_subscriptions where node_id = $1 and (jid = $2 or starts_with(jid, $2 || '/')) returning ${SUB_COLUMNS}`,
   },
   itemsByIds: { name: 'dbroker_pubsub_items_by_ids', text: `select ${ITEM_COLUMNS} from pubsub_items where node_id = $1 and item_id = any($2::text[])` },
   // `limit null` is no limit
@@ -171,16 +248,16 @@ function nodeItemsQuery(name: string, itemsWhere: string, orderLimit: string): R
     name,
     text:
       `select 0 as k, ${NODE_COLUMNS}, null::text as item_id, null::text as payload, null::text as publisher, ` +
-      `null::bigint as published_seq, null::timestamptz as published_at from pubsub_nodes where service = $1 and node = $2 ` +
+      `null::bigint as published_seq, null::timestamptz as published_at from pubsub_nodes where service = $1 and node = $2 and ${LIVE} ` +
       `union all (select 1, null, null, null, null, null, ${ITEM_COLUMNS} from pubsub_items ` +
-      `where node_id = (select id from pubsub_nodes where service = $1 and node = $2)${itemsWhere}${orderLimit})`,
+      `where node_id = (select id from pubsub_nodes where service = $1 and node = $2 and ${LIVE})${itemsWhere}${orderLimit})`,
   };
 }
 
 const NODE_ITEMS = {
-  byIds: nodeItemsQuery('dbroker_pubsub_node_items_by_ids', ' and item_id = any($3::text[])', ''),
-  oldestFirst: nodeItemsQuery('dbroker_pubsub_node_items_asc', '', ' order by published_seq asc limit $3'),
-  newestFirst: nodeItemsQuery('dbroker_pubsub_node_items_desc', '', ' order by published_seq desc limit $3'),
+  byIds: nodeItemsQuery('dbroker_pubsub_live_node_items_by_ids', ' and item_id = any($3::text[])', ''),
+  oldestFirst: nodeItemsQuery('dbroker_pubsub_live_node_items_asc', '', ' order by published_seq asc limit $3'),
+  newestFirst: nodeItemsQuery('dbroker_pubsub_live_node_items_desc', '', ' order by published_seq desc limit $3'),
 };
 
 const run = <T>(db: RawExecutor, q: RawQuery, values: readonly unknown[]) => db.query<T>({ name: q.name, text: q.text, values });
@@ -223,6 +300,32 @@ function reader(db: RawExecutor): PubsubReader {
       // a union's rows come in branch order, but nothing promises it: sort (seqs are unique)
       items.sort(query.newestFirst ? (a, b) => b.publishedSeq - a.publishedSeq : (a, b) => a.publishedSeq - b.publishedSeq);
       return { node: stored, items };
+    },
+
+    async listNodes(service) {
+      return (await run<NodeRow>(db, SQL.listNodes, [service])).map(toNode);
+    },
+
+    async listSubscriptions(nodeId) {
+      return (await run<SubscriptionRow>(db, SQL.listSubscriptions, [nodeId])).map(toSubscription);
+    },
+
+    async listSubscriptionsOf(service, bare) {
+      const rows = await run<SubscriptionRow & { node: string }>(db, SQL.listSubscriptionsOf, [service, bare]);
+      return rows.map((r) => ({ ...toSubscription(r), node: r.node }));
+    },
+
+    async listAffiliations(nodeId) {
+      return await run<{ jid: string; affiliation: SettableAffiliation }>(db, SQL.listAffiliations, [nodeId]);
+    },
+
+    async listAffiliationsOf(service, bare) {
+      return await run<{ node: string; affiliation: Affiliation }>(db, SQL.listAffiliationsOf, [service, bare]);
+    },
+
+    async getAffiliation(service, node, jid) {
+      const rows = await run<{ affiliation: Affiliation }>(db, SQL.getAffiliation, [service, node, jid]);
+      return rows[0]?.affiliation ?? 'none';
     },
 
     async findRequest(requestId) {
@@ -293,6 +396,40 @@ function transaction(tx: RawExecutor): PubsubTransaction {
     async trimItems(nodeId, keep) {
       const rows = await run<{ item_id: string }>(tx, SQL.trimItems, [nodeId, keep]);
       return rows.map((r) => r.item_id);
+    },
+
+    async updateConfig(nodeId, config) {
+      await run(tx, SQL.updateConfig, [nodeId, JSON.stringify(config)]);
+    },
+
+    async purgeItems(nodeId) {
+      return (await run<{ item_id: string }>(tx, SQL.purgeItems, [nodeId])).map((r) => r.item_id);
+    },
+
+    async markNodeDeleted(nodeId, at) {
+      await run(tx, SQL.markNodeDeleted, [nodeId, at]);
+    },
+
+    async setAffiliation(nodeId, jid, affiliation, at) {
+      if (affiliation === 'none') await run(tx, SQL.removeAffiliation, [nodeId, jid]);
+      else await run(tx, SQL.setAffiliation, [nodeId, jid, affiliation, at]);
+    },
+
+    async addSubscription(nodeId, jid, subid, at) {
+      const rows = await run<SubscriptionRow & { created: boolean }>(tx, SQL.addSubscription, [nodeId, jid, subid, at]);
+      const row = rows[0];
+      if (!row) throw new Error('subscription insert returned no row');
+      return { subscription: toSubscription(row), created: row.created };
+    },
+
+    async removeSubscription(nodeId, jid) {
+      const row = (await run<SubscriptionRow>(tx, SQL.removeSubscription, [nodeId, jid]))[0];
+      return row && toSubscription(row);
+    },
+
+    async removeSubscriptionsOf(nodeId, bare) {
+      const rows = await run<SubscriptionRow>(tx, SQL.removeSubscriptionsOf, [nodeId, bare]);
+      return rows.map(toSubscription).sort((a, b) => (a.jid < b.jid ? -1 : a.jid > b.jid ? 1 : 0));
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { Affiliation, AffiliationLookup, SettableAffiliation } from './access';
 import type { NodeConfig } from './config';
 
 /**
@@ -64,6 +65,26 @@ export interface StoredItem {
   publishedAt: Date;
 }
 
+/** An explicit subscription (XEP-0060 §6.1); `jid` as subscribed (full or bare). */
+export interface StoredSubscription {
+  nodeId: number;
+  jid: string;
+  subid: string;
+  state: 'subscribed';
+  createdAt: Date;
+}
+
+/** A subscription with the name of its node (listings across a service). */
+export interface ServiceSubscription extends StoredSubscription {
+  node: string;
+}
+
+export interface StoredAffiliation {
+  /** Bare JID. */
+  jid: string;
+  affiliation: SettableAffiliation;
+}
+
 export interface ListItemsQuery {
   /** Only these items (those that exist), in the order given. */
   itemIds?: readonly string[] | undefined;
@@ -77,9 +98,18 @@ export interface NodeWithItems {
   items: StoredItem[];
 }
 
-/** Reads that need no lock. */
-export interface PubsubReader {
+/** Reads that need no lock. Deleted nodes (tombstones) are invisible to every read. */
+export interface PubsubReader extends AffiliationLookup {
   getNode(service: string, node: string): Promise<StoredNode | undefined>;
+  /** The live nodes of a service, by name. */
+  listNodes(service: string): Promise<StoredNode[]>;
+  listSubscriptions(nodeId: number): Promise<StoredSubscription[]>;
+  /** Subscriptions on `service`'s nodes of `bare` itself or any of its resources, by node then JID. */
+  listSubscriptionsOf(service: string, bare: string): Promise<ServiceSubscription[]>;
+  /** The affiliations the owner set on a node (not the owner's own), by JID. */
+  listAffiliations(nodeId: number): Promise<StoredAffiliation[]>;
+  /** `bare`'s affiliations on `service`'s nodes (only those set). */
+  listAffiliationsOf(service: string, bare: string): Promise<Array<{ node: string; affiliation: Affiliation }>>;
   listItems(nodeId: number, query?: ListItemsQuery): Promise<StoredItem[]>;
   /** `getNode` and then `listItems` of that node, as of one moment (one round trip on Postgres). */
   getNodeItems(service: string, node: string, query?: ListItemsQuery): Promise<NodeWithItems | undefined>;
@@ -108,6 +138,23 @@ export interface PubsubTransaction extends PubsubReader {
   deleteItem(nodeId: number, itemId: string): Promise<boolean>;
   /** Removes the oldest current items beyond the newest `keep`; returns the removed ids. */
   trimItems(nodeId: number, keep: number): Promise<string[]>;
+  /** Replaces the node's configuration. */
+  updateConfig(nodeId: number, config: NodeConfig): Promise<void>;
+  /** Removes every current item; returns the removed ids. */
+  purgeItems(nodeId: number): Promise<string[]>;
+  /**
+   * Deletes the node: items, subscriptions and affiliations go, the row stays as a tombstone (its event
+   * log keeps referring to it) and the name is free for a new node.
+   */
+  markNodeDeleted(nodeId: number, at: Date): Promise<void>;
+  /** Sets an affiliation; `none` removes it. */
+  setAffiliation(nodeId: number, jid: string, affiliation: SettableAffiliation, at: Date): Promise<void>;
+  /** Subscribes `jid` unless it is subscribed already; returns the subscription in force. */
+  addSubscription(nodeId: number, jid: string, subid: string, at: Date): Promise<{ subscription: StoredSubscription; created: boolean }>;
+  /** Removes `jid`'s subscription; returns it, or undefined when there was none. */
+  removeSubscription(nodeId: number, jid: string): Promise<StoredSubscription | undefined>;
+  /** Removes the subscriptions of `bare` and of its resources; returns them. */
+  removeSubscriptionsOf(nodeId: number, bare: string): Promise<StoredSubscription[]>;
 }
 
 export interface PubsubStorage extends PubsubReader {

@@ -11,11 +11,18 @@ export interface StorageFixture {
   storage: PubsubStorage;
   /** The log of one node, oldest first. */
   eventsOf(service: string, node: string): Promise<StoredNodeEvent[]>;
+  /** The log of one node by id (deleted nodes included), oldest first. */
+  eventsOfNode(nodeId: number): Promise<StoredNodeEvent[]>;
   close(): Promise<void>;
 }
 
 export type BackendName = 'memory' | 'postgres' | 'pglite';
 export const BACKENDS: readonly BackendName[] = ['memory', 'postgres', 'pglite'];
+
+function pgNodeEvents(db: Database) {
+  return async (nodeId: number): Promise<StoredNodeEvent[]> =>
+    (await db.select().from(pubsubNodeEvents).where(eq(pubsubNodeEvents.nodeId, nodeId)).orderBy(pubsubNodeEvents.seq)).map((e) => ({ ...e }));
+}
 
 function pgEvents(db: Database) {
   return async (service: string, node: string): Promise<StoredNodeEvent[]> => {
@@ -38,6 +45,7 @@ export async function createStorageFixture(backend: BackendName): Promise<Storag
         const n = await storage.getNode(service, node);
         return n ? storage.events().filter((e) => e.nodeId === n.id) : [];
       },
+      eventsOfNode: async (nodeId) => storage.events().filter((e) => e.nodeId === nodeId),
       close: async () => undefined,
     };
   }
@@ -49,6 +57,7 @@ export async function createStorageFixture(backend: BackendName): Promise<Storag
       name: backend,
       storage: createPgPubsubStorage(handle.raw),
       eventsOf: pgEvents(handle.db),
+      eventsOfNode: pgNodeEvents(handle.db),
       async close() {
         await handle.close();
         await temp.drop();
@@ -57,5 +66,5 @@ export async function createStorageFixture(backend: BackendName): Promise<Storag
   }
   const handle = await createDatabase();
   await runMigrations(handle.db, { migrationsDir: MIGRATIONS_DIR });
-  return { name: backend, storage: createPgPubsubStorage(handle.raw), eventsOf: pgEvents(handle.db), close: () => handle.close() };
+  return { name: backend, storage: createPgPubsubStorage(handle.raw), eventsOf: pgEvents(handle.db), eventsOfNode: pgNodeEvents(handle.db), close: () => handle.close() };
 }

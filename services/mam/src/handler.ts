@@ -2,7 +2,7 @@ import type { Element } from '@xmpp/xml';
 import { outboundSubject, type OutboundAck, type OutboundEnvelope, type OutboundError } from '@dbroker/bus';
 import { createMamIqHandler, MamDeliveryError, type MamDeliveryFailure, type MamLogger, type MamPageSize } from '@dbroker/mam';
 import { parseXml } from '@dbroker/protocol';
-import { createPgNodeLog, createPgPubsubStorage, decideNodeRead, type AccessPolicy } from '@dbroker/pubsub';
+import { createPgNodeLog, createPgPubsubStorage, createRosterAccessPolicy, decideNodeRead, emptyRosterLookup, type AccessPolicy, type RosterLookup } from '@dbroker/pubsub';
 import type { Database } from '@dbroker/store';
 
 /**
@@ -26,7 +26,9 @@ export interface MamHandlerOptions {
   countMax?: number | undefined;
   /** Result messages in flight before the first ack (see `MamArchiveDeps.sendWindow`). Default 1. */
   sendWindow?: number | undefined;
-  /** Who besides the owner reads presence/roster/whitelist nodes: the same policy as the PEP worker's. Default: nobody. */
+  /** The owners' rosters (presence / roster access models), as the PEP worker's. Default: empty rosters. */
+  roster?: RosterLookup | undefined;
+  /** Replaces the read policy (default: `createRosterAccessPolicy(roster, storage)`, as the PEP worker's). */
   access?: AccessPolicy | undefined;
   /** Bound of each result's ack wait (the request deadline bounds it too). */
   ackTimeoutMs: number;
@@ -68,9 +70,10 @@ const DELIVERY_FAILURES: Readonly<Record<OutboundError, MamDeliveryFailure>> = {
 
 export function createMamHandler(opts: MamHandlerOptions): MamHandler {
   const storage = createPgPubsubStorage(opts.db);
+  const access = opts.access ?? createRosterAccessPolicy(opts.roster ?? emptyRosterLookup, storage);
   const handle = createMamIqHandler({
     findNode: (service, node) => storage.getNode(service, node),
-    mayRead: (node, actor) => decideNodeRead(node, actor, opts.access),
+    mayRead: (node, actor) => decideNodeRead(node, actor, access),
     log: createPgNodeLog(opts.db),
     pageSize: opts.pageSize,
     countMax: opts.countMax,

@@ -1,5 +1,5 @@
 import { parseXml } from '@dbroker/protocol';
-import { createPgPubsubStorage, createPubsubEngine, DEFAULT_MAX_PAYLOAD_BYTES, handlePubsubIq, type AccessPolicy, type TranslatorLogger } from '@dbroker/pubsub';
+import { createPgPubsubStorage, createPubsubEngine, DEFAULT_MAX_PAYLOAD_BYTES, handlePubsubIq, type AccessPolicy, type RosterLookup, type TranslatorLogger } from '@dbroker/pubsub';
 import type { RawDb } from '@dbroker/store';
 
 /**
@@ -15,7 +15,9 @@ export interface PepHandlerOptions {
   maxPayloadBytes?: number | undefined;
   /** Largest request stanza parsed, in UTF-8 bytes. Default: the payload limit plus 64 KiB of envelope. */
   maxStanzaBytes?: number | undefined;
-  /** Who besides the owner reads presence/roster/whitelist nodes. Default: nobody. */
+  /** The owners' rosters (presence / roster access models). Default: empty rosters. */
+  roster?: RosterLookup | undefined;
+  /** Replaces the read policy (default: `createRosterAccessPolicy(roster, storage)`). */
   access?: AccessPolicy | undefined;
 }
 
@@ -38,7 +40,7 @@ export const STANZA_ENVELOPE_BYTES = 64 * 1024;
 export function createPepHandler(opts: PepHandlerOptions): PepHandler {
   const maxPayloadBytes = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const maxStanzaBytes = opts.maxStanzaBytes ?? maxPayloadBytes + STANZA_ENVELOPE_BYTES;
-  const engine = createPubsubEngine({ storage: createPgPubsubStorage(opts.db), access: opts.access, maxPayloadBytes });
+  const engine = createPubsubEngine({ storage: createPgPubsubStorage(opts.db), access: opts.access, roster: opts.roster, maxPayloadBytes });
   const { logger } = opts;
   return async ({ requestId, stanza }) => {
     let iq;

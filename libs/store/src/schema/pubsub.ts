@@ -7,6 +7,8 @@ const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date
  * PEP nodes (XEP-0163): one pubsub service per owner bare JID (`service`), nodes by name within it.
  * `config` is the node configuration as JSON (`NodeConfig` of `@dbroker/pubsub`; keys missing in older
  * rows take their defaults when read). The row is also the per-node lock: writers take it `FOR UPDATE`.
+ * A deleted node (XEP-0060 §8.4) keeps its row as a tombstone (`deleted_at` set): the append-only event
+ * log references it (its last event is the `delete`), and the name is free again for a new node.
  */
 export const pubsubNodes = pgTable(
   'pubsub_nodes',
@@ -16,8 +18,11 @@ export const pubsubNodes = pgTable(
     node: text('node').notNull(),
     config: jsonb('config').$type<Record<string, unknown>>().notNull(),
     createdAt: tstz('created_at').notNull().defaultNow(),
+    deletedAt: tstz('deleted_at'),
   },
-  (t) => [uniqueIndex('pubsub_nodes_service_node_key').on(t.service, t.node)],
+  (t) => [
+    uniqueIndex('pubsub_nodes_service_node_live_key').on(t.service, t.node).where(sql`${t.deletedAt} is null`),
+  ],
 );
 
 export const PUBSUB_EVENT_KINDS = ['publish', 'retract', 'purge', 'delete'] as const;
