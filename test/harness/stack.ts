@@ -24,7 +24,7 @@ import { createTempDatabase, type TempDatabase } from './postgres';
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export type StackMode = 'all-in-one' | 'separate';
-export type ServiceName = 'all-in-one' | 'ingress' | 'pep' | 'mam' | 'projector';
+export type ServiceName = 'all-in-one' | 'ingress' | 'pep' | 'pep-2' | 'mam' | 'projector';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 export const DEFAULT_READY_TIMEOUT_MS = 30_000;
@@ -59,6 +59,8 @@ export interface BrokerStackOptions {
   /** Extra env for one service (wins over `env`). */
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   readyTimeoutMs?: number;
+  /** PEP worker replicas in separate mode: 1 (default) or 2 (the second is service `pep-2`). */
+  pepReplicas?: 1 | 2;
   /** Run `libs/store/src/cli/migrate.ts` before starting (services also migrate at start-up). Default false. */
   migrate?: boolean;
   /** Replace a service's entry point (same env contract), e.g. INSTANT_PEP_FIXTURE for 'all-in-one'. */
@@ -96,7 +98,8 @@ export class StackStartError extends Error {
   }
 }
 
-export const defaultEntryPoint = (name: ServiceName): string => join(REPO_ROOT, 'services', name, 'src', 'main.ts');
+/** `pep-2` is a second replica of the PEP worker (same code, same queue group). */
+export const defaultEntryPoint = (name: ServiceName): string => join(REPO_ROOT, 'services', name === 'pep-2' ? 'pep' : name, 'src', 'main.ts');
 /** An in-memory, answer-at-once stand-in for the broker with the same process contract. */
 export const INSTANT_PEP_FIXTURE = join(REPO_ROOT, 'test', 'harness', 'fixtures', 'instant-pep-component.ts');
 
@@ -137,7 +140,7 @@ async function tail(path: string, lines = LOG_TAIL_LINES): Promise<string> {
 
 export async function startBrokerStack(opts: BrokerStackOptions): Promise<BrokerStack> {
   const mode = opts.mode ?? 'all-in-one';
-  const names: ServiceName[] = mode === 'all-in-one' ? ['all-in-one'] : ['projector', 'pep', 'mam', 'ingress'];
+  const names: ServiceName[] = mode === 'all-in-one' ? ['all-in-one'] : ['projector', 'pep', ...(opts.pepReplicas === 2 ? (['pep-2'] as const) : []), 'mam', 'ingress'];
   const ingress: ServiceName = mode === 'all-in-one' ? 'all-in-one' : 'ingress';
   const entryPoint = (name: ServiceName): string => opts.entryPoints?.[name] ?? defaultEntryPoint(name);
   const missing = names.filter((n) => !existsSync(entryPoint(n)));
@@ -268,7 +271,7 @@ export async function startBrokerStack(opts: BrokerStackOptions): Promise<Broker
         OTEL_SERVICE_NAME: `dbroker-${name}`,
         ...telemetry,
         ...(name === 'ingress' || name === 'all-in-one' ? xmppEnv : {}),
-        ...((name === 'pep' || name === 'mam' || name === 'all-in-one') && opts.workerConcurrency !== undefined ? { WORKER_CONCURRENCY: String(opts.workerConcurrency) } : {}),
+        ...((name === 'pep' || name === 'pep-2' || name === 'mam' || name === 'all-in-one') && opts.workerConcurrency !== undefined ? { WORKER_CONCURRENCY: String(opts.workerConcurrency) } : {}),
         ...opts.env,
         ...opts.serviceEnv?.[name],
       };

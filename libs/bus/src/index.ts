@@ -18,7 +18,7 @@ export {
 export type { RequestEnvelope, ReplyEnvelope, OutboundEnvelope, OutboundAck, OutboundError, Decoded } from './envelope';
 export { sendPrivilegedMessage } from './outbound';
 export { requestIq } from './iq-request';
-export { DEFAULT_SUBJECT_PREFIX, DEFAULT_ROUTE_ALIASES, encodeToken, decodeToken, routeForNamespace, requestSubject, requestSubjectAnyDomain, featuresSubject, outboundSubject, presenceSubject, iqSubject } from './subjects';
+export { DEFAULT_SUBJECT_PREFIX, DEFAULT_ROUTE_ALIASES, encodeToken, decodeToken, routeForNamespace, requestSubject, requestSubjectAnyDomain, featuresSubject, outboundSubject, presenceSubject, presenceSubjectAnyDomain, iqSubject } from './subjects';
 export { injectTraceContext, extractTraceContext } from './trace-context';
 export { connectBus } from './connection';
 export type { Bus, ConnectBusOptions } from './connection';

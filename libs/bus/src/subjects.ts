@@ -81,3 +81,8 @@ export function presenceSubject(prefix: string, domain: string): string {
 export function iqSubject(prefix: string, domain: string): string {
   return `${prefix}.iq.${encodeToken(domain)}`;
 }
+
+/** Wildcard of `presenceSubject` across every domain, for workers that serve them all. */
+export function presenceSubjectAnyDomain(prefix: string): string {
+  return `${prefix}.presence.*`;
+}

@@ -2,9 +2,12 @@ import type { Tracer } from '@opentelemetry/api';
 import { connectBus, featuresSubject, requestSubjectAnyDomain, startWorker, type Bus } from '@dbroker/bus';
 import { MIGRATIONS_DIR, createDatabase, runMigrations, type DatabaseHandle } from '@dbroker/store';
 import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
-import { PEP_FEATURES, PEP_IDENTITIES } from '@dbroker/pubsub';
+import { createPgPubsubStorage, createPubsubEngine, PEP_FEATURES, PEP_IDENTITIES } from '@dbroker/pubsub';
 import type { PepConfig } from './config';
 import { createPepHandler } from './handler';
+import { createNotifier, rosterLookupOf } from './notifier';
+import { startPresenceConsumer } from './presence-consumer';
+import { createUserState } from './user-state';
 
 export interface PepDeps {
   logger: Logger;
@@ -15,8 +18,10 @@ export interface PepDeps {
   database?: DatabaseHandle;
 }
 
-/** Namespaces this worker kind serves, each on its own route. */
-export const PEP_ROUTES = ['pubsub', 'pubsub-owner'] as const;
+/** Namespaces this worker kind serves, each on its own route (disco: the bare-JID pseudo-namespaces). */
+export const PEP_ROUTES = ['pubsub', 'pubsub-owner', 'disco-info', 'disco-items'] as const;
+/** Routes whose disco-nesting features are PEP's (the disco routes carry none of their own). */
+const PEP_FEATURE_ROUTES = ['pubsub', 'pubsub-owner'] as const;
 
 export async function startPepWorker(config: PepConfig, deps: PepDeps) {
   const { logger } = deps;
@@ -26,18 +31,59 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
   const ownBus = !deps.bus;
   const bus = deps.bus ?? (await connectBus({ url: config.NATS_URL, name: config.WORKER_ID, logger }));
   const handled = deps.metrics.histogram('dbroker_worker_request_duration_seconds', 'Time a worker spent on one request', ['kind', 'outcome'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
-  const handle = createPepHandler({ db: database.raw, logger, maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
+  const userState = createUserState({
+    db: database.raw,
+    nc: bus.nc,
+    subjectPrefix: config.SUBJECT_PREFIX,
+    worker: config.WORKER_ID,
+    logger,
+    rosterTtlMs: config.ROSTER_TTL_MS,
+    presenceTtlMs: config.PRESENCE_TTL_MS,
+    iqTimeoutMs: config.USER_IQ_TIMEOUT_MS,
+    capsUnverifiedTtlMs: config.CAPS_UNVERIFIED_TTL_MS,
+  });
+  const engine = createPubsubEngine({ storage: createPgPubsubStorage(database.raw), roster: rosterLookupOf(userState), maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
+  const sent = deps.metrics.counter('dbroker_pep_notifications_total', 'Notification messages handed to the ingress', ['kind', 'outcome']);
+  const notifier = createNotifier({
+    engine,
+    userState,
+    nc: bus.nc,
+    subjectPrefix: config.SUBJECT_PREFIX,
+    worker: config.WORKER_ID,
+    logger,
+    timeoutMs: config.NOTIFY_TIMEOUT_MS,
+    concurrency: config.NOTIFY_CONCURRENCY,
+    onSent: (kind, ok) => sent.inc({ kind, outcome: ok ? 'sent' : 'failed' }),
+  });
+  const presences = deps.metrics.counter('dbroker_pep_presences_total', 'Presences applied to the shared presence state', ['kind']);
+  const presenceConsumer = startPresenceConsumer({
+    nc: bus.nc,
+    subjectPrefix: config.SUBJECT_PREFIX,
+    queue: config.WORKER_QUEUE,
+    presence: userState.presence,
+    notifier,
+    logger,
+    concurrency: 16,
+    onApplied: (kind) => presences.inc({ kind }),
+  });
+  const handle = createPepHandler({
+    db: database.raw,
+    engine,
+    logger,
+    maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+    onEffects: (req, effects) => notifier.onEffects(req.server ?? '', req.requestId, effects),
+  });
   const worker = startWorker({
     nc: bus.nc,
     subjects: PEP_ROUTES.map((r) => requestSubjectAnyDomain(config.SUBJECT_PREFIX, r)),
-    featureSubjects: PEP_ROUTES.map((r) => featuresSubject(config.SUBJECT_PREFIX, r)),
+    featureSubjects: PEP_FEATURE_ROUTES.map((r) => featuresSubject(config.SUBJECT_PREFIX, r)),
     features: { identities: PEP_IDENTITIES, features: PEP_FEATURES },
     queue: config.WORKER_QUEUE,
     concurrency: config.WORKER_CONCURRENCY,
     workerId: config.WORKER_ID,
     logger,
     tracer: deps.tracer,
-    handle: (req) => handle({ requestId: req.requestId, stanza: req.stanza }),
+    handle: (req) => handle({ requestId: req.requestId, stanza: req.stanza, server: req.server }),
     onHandled: (outcome, seconds) => handled.observe({ kind: 'pep', outcome }, seconds),
   });
   // The subscriptions are live on the server once this round trip returns: only then is the worker ready.
@@ -46,6 +92,8 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
   return {
     async stop() {
       await worker.stop();
+      await presenceConsumer.stop();
+      await notifier.idle();
       if (ownBus) await bus.drain();
       if (ownDb) await database.close();
     },

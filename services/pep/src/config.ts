@@ -18,6 +18,18 @@ export const PepEnvSchema = z.object({
   MAX_PAYLOAD_BYTES: int(262_144, 256, 16 * 1024 * 1024),
   /** Pool size of the Postgres connection pool. */
   DATABASE_POOL_MAX: int(10, 1, 500),
+  /** How long a roster fetched through XEP-0356 is trusted (Prosody sends no roster pushes). */
+  ROSTER_TTL_MS: int(300_000, 1_000, 86_400_000),
+  /** A resource counts as online this long after its last presence (bounds servers that send no unavailable presence on disconnect, ejabberd). */
+  PRESENCE_TTL_MS: int(21_600_000, 10_000, 604_800_000),
+  /** Bound of each IQ the worker has the ingress send (roster get, caps disco#info). */
+  USER_IQ_TIMEOUT_MS: int(5_000, 100, 60_000),
+  /** How long a caps answer that does not match its hash is used. */
+  CAPS_UNVERIFIED_TTL_MS: int(600_000, 0, 86_400_000),
+  /** Bound of each privileged message send (the ingress's ack). */
+  NOTIFY_TIMEOUT_MS: int(5_000, 100, 60_000),
+  /** Notification messages in flight at once per replica (beyond that, publishes wait). */
+  NOTIFY_CONCURRENCY: int(64, 1, 4096),
   /** Run migrations at start-up (under an advisory lock). */
   MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
 });

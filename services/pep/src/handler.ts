@@ -1,5 +1,17 @@
 import { parseXml } from '@dbroker/protocol';
-import { createPgPubsubStorage, createPubsubEngine, DEFAULT_MAX_PAYLOAD_BYTES, handlePubsubIq, type AccessPolicy, type RosterLookup, type TranslatorLogger } from '@dbroker/pubsub';
+import {
+  createPgPubsubStorage,
+  createPubsubEngine,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  handlePepDiscoIq,
+  handlePubsubIq,
+  type AccessPolicy,
+  type PubsubEffect,
+  type PubsubEngine,
+  type RosterLookup,
+  type TranslatorLogger,
+} from '@dbroker/pubsub';
+import { capturingEffects } from './effects';
 import type { RawDb } from '@dbroker/store';
 
 /**
@@ -19,6 +31,10 @@ export interface PepHandlerOptions {
   roster?: RosterLookup | undefined;
   /** Replaces the read policy (default: `createRosterAccessPolicy(roster, storage)`). */
   access?: AccessPolicy | undefined;
+  /** Use this engine instead of building one on `db` (the notifier shares it). */
+  engine?: PubsubEngine | undefined;
+  /** Called with what a request changed (for notifications), after the reply is built. */
+  onEffects?: ((req: PepRequest, effects: PubsubEffect[]) => void) | undefined;
 }
 
 export interface PepRequest {
@@ -26,6 +42,8 @@ export interface PepRequest {
   requestId: string;
   /** The inner IQ (`jabber:client`, `from` = requester, `to` = owner bare JID). */
   stanza: string;
+  /** Server domain that forwarded it (where notifications go back). */
+  server?: string | undefined;
 }
 
 export type PepHandler = (req: PepRequest) => Promise<string>;
@@ -40,9 +58,10 @@ export const STANZA_ENVELOPE_BYTES = 64 * 1024;
 export function createPepHandler(opts: PepHandlerOptions): PepHandler {
   const maxPayloadBytes = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const maxStanzaBytes = opts.maxStanzaBytes ?? maxPayloadBytes + STANZA_ENVELOPE_BYTES;
-  const engine = createPubsubEngine({ storage: createPgPubsubStorage(opts.db), access: opts.access, roster: opts.roster, maxPayloadBytes });
+  const engine = opts.engine ?? createPubsubEngine({ storage: createPgPubsubStorage(opts.db), access: opts.access, roster: opts.roster, maxPayloadBytes });
   const { logger } = opts;
-  return async ({ requestId, stanza }) => {
+  return async (req) => {
+    const { requestId, stanza } = req;
     let iq;
     try {
       iq = parseXml(stanza, { maxBytes: maxStanzaBytes });
@@ -51,7 +70,13 @@ export function createPepHandler(opts: PepHandlerOptions): PepHandler {
       throw new PepRequestError('request stanza is not well-formed', { cause: err });
     }
     if (iq.name !== 'iq') throw new PepRequestError('request stanza is not an iq');
-    const reply = await handlePubsubIq(iq, { engine, requestId, logger });
+    // bare-JID disco (the delegated disco#info / disco#items pseudo-namespaces) or XEP-0060
+    const disco = await handlePepDiscoIq(iq, { engine, logger });
+    if (disco) return disco.toString();
+    if (!opts.onEffects) return (await handlePubsubIq(iq, { engine, requestId, logger })).toString();
+    const { engine: capturing, effects } = capturingEffects(engine);
+    const reply = await handlePubsubIq(iq, { engine: capturing, requestId, logger });
+    if (effects.length > 0) opts.onEffects(req, effects);
     return reply.toString();
   };
 }

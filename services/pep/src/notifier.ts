@@ -1,0 +1,176 @@
+import { outboundSubject, sendPrivilegedMessage, type Bus } from '@dbroker/bus';
+import { bareJid } from '@dbroker/protocol';
+import {
+  planLastItemMessages,
+  planNotifications,
+  type Affiliation,
+  type NotificationAudience,
+  type OutgoingMessage,
+  type PubsubEffect,
+  type PubsubEngine,
+  type RosterItem,
+  type StoredNode,
+} from '@dbroker/pubsub';
+import { buildAudience, notifyNodesOf } from '@dbroker/user-state';
+import type { Caps } from '@dbroker/bus';
+import type { UserState } from './user-state';
+
+/**
+ * Delivers what the PEP engine's planners decide (XEP-0163 §4, XEP-0060 §7.1.2): notifications of a
+ * request's effects, and the last published items a resource should get when it comes online. Messages
+ * go out as XEP-0356 privileged messages through the ingress of the server the owner belongs to.
+ *
+ * Notifications are sent after the reply, never holding it: a worker that dies in between loses them
+ * (at most once). Sends are bounded per replica; beyond the bound new work waits.
+ */
+
+export interface NotifierLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export interface NotifierOptions {
+  engine: PubsubEngine;
+  userState: UserState;
+  nc: Bus['nc'];
+  subjectPrefix: string;
+  worker: string;
+  logger: NotifierLogger;
+  timeoutMs: number;
+  concurrency: number;
+  onSent?: (kind: 'notification' | 'last-item', ok: boolean) => void;
+}
+
+/** Effects that announce something to a node's audience (the rest need no audience). */
+const AUDIENCE_EFFECTS = new Set<PubsubEffect['type']>(['published', 'retracted', 'node-deleted', 'purged', 'config-changed']);
+
+export function rosterLookupOf(userState: UserState) {
+  return {
+    async getRoster(owner: string): Promise<RosterItem[]> {
+      const items = (await userState.roster.getRoster(owner)) ?? [];
+      return items.filter((i) => i.subscription !== 'remove').map((i) => ({ jid: i.jid, subscription: i.subscription as RosterItem['subscription'], groups: i.groups }));
+    },
+  };
+}
+
+export function createNotifier(opts: NotifierOptions) {
+  const { engine, userState, logger } = opts;
+  const roster = rosterLookupOf(userState);
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  const idle: Array<() => void> = [];
+
+  const run = (what: string, task: () => Promise<void>): void => {
+    const start = () => {
+      active++;
+      task()
+        .catch((err) => logger.error({ err }, `${what} failed`))
+        .finally(() => {
+          active--;
+          waiting.shift()?.();
+          if (active === 0 && waiting.length === 0) idle.splice(0).forEach((r) => r());
+        });
+    };
+    if (active < opts.concurrency) start();
+    else waiting.push(start);
+  };
+
+  const deliver = async (server: string, kind: 'notification' | 'last-item', messages: OutgoingMessage[], requestId?: string) => {
+    const subject = outboundSubject(opts.subjectPrefix, server);
+    await Promise.all(
+      messages.map(async (m) => {
+        const ack = await sendPrivilegedMessage(opts.nc, subject, { v: 1, kind: 'message', stanza: m.stanza, worker: opts.worker, ...(requestId ? { requestId } : {}) }, opts.timeoutMs);
+        opts.onSent?.(kind, ack.ok);
+        if (!ack.ok) logger.warn({ to: m.to, error: ack.error, reason: ack.reason, requestId }, `${kind} not sent`);
+      }),
+    );
+  };
+
+  const affiliationMap = async (owner: string, node: string): Promise<Map<string, Affiliation>> => {
+    const res = await engine.getAffiliations(owner, node, owner);
+    return new Map(res.ok ? res.value.map((a) => [bareJid(a.jid) ?? a.jid, a.affiliation as Affiliation]) : []);
+  };
+
+  const audienceFor = async (effect: PubsubEffect): Promise<NotificationAudience> => {
+    const owner = effect.service;
+    const [who, subs, rosterItems, affiliations] = await Promise.all([
+      buildAudience({ owner, roster: userState.roster, presence: userState.presence, caps: userState.caps }),
+      effect.type === 'node-deleted' ? Promise.resolve([]) : engine.getSubscriptions(owner, effect.node, owner).then((r) => (r.ok ? r.value : [])),
+      roster.getRoster(owner),
+      effect.type === 'node-deleted' ? Promise.resolve(new Map<string, Affiliation>()) : affiliationMap(owner, effect.node),
+    ]);
+    return {
+      ownerResources: who.ownerResources,
+      contacts: who.contacts,
+      subscribers: subs.filter((s) => s.state === 'subscribed').map((s) => ({ jid: s.jid, subid: s.subid })),
+      roster: rosterItems,
+      affiliations,
+    };
+  };
+
+  const lastItemsFor = async (fullJid: string, caps: Caps | undefined): Promise<OutgoingMessage[]> => {
+    if (!caps) return [];
+    const notifyNodes = notifyNodesOf(await userState.caps.features(fullJid, caps));
+    if (notifyNodes.size === 0) return [];
+    const contact = bareJid(fullJid);
+    if (!contact) return [];
+    // whose nodes this resource may follow: its own, and those of accounts whose presence it receives
+    const own = (await userState.roster.getRoster(contact)) ?? [];
+    const owners = [contact, ...own.filter((i) => i.subscription === 'to' || i.subscription === 'both').map((i) => i.jid)];
+    const out: OutgoingMessage[] = [];
+    for (const owner of new Set(owners)) {
+      const nodes: StoredNode[] = (await engine.readableNodes(owner, contact)).filter((n) => notifyNodes.has(n.node) && n.config.send_last_published_item === 'on_sub_and_presence');
+      if (nodes.length === 0) continue;
+      const entry = owner === contact ? undefined : (await roster.getRoster(owner)).find((i) => i.jid === contact);
+      const withItems = await Promise.all(
+        nodes.map(async (n) => {
+          const items = await engine.getItems(owner, n.node, contact, { maxItems: 1 });
+          return { node: n.node, config: n.config, lastItem: items.ok ? items.value.items[0] : undefined };
+        }),
+      );
+      const affiliations = new Map(await Promise.all(nodes.filter((n) => n.config.access_model === 'whitelist').map(async (n) => [n.node, await affiliationMap(owner, n.node)] as const)));
+      out.push(
+        ...planLastItemMessages({
+          owner,
+          contact: { fullJid, subscription: entry?.subscription ?? 'none', groups: entry?.groups ?? [], notifyNodes },
+          nodes: withItems,
+          affiliations,
+        }),
+      );
+    }
+    return out;
+  };
+
+  return {
+    /** Notifies what a request changed; returns at once. */
+    onEffects(server: string, requestId: string, effects: PubsubEffect[]): void {
+      for (const effect of effects) {
+        if (effect.type !== 'subscribed' && !AUDIENCE_EFFECTS.has(effect.type)) continue;
+        run('notification', async () => {
+          const audience: NotificationAudience =
+            effect.type === 'subscribed' ? { ownerResources: [], subscribers: [], contacts: [] } : await audienceFor(effect);
+          const messages = planNotifications(effect, audience);
+          if (messages.length > 0) await deliver(server, 'notification', messages, requestId);
+          logger.debug({ requestId, effect: effect.type, node: effect.node, recipients: messages.length }, 'notified');
+        });
+      }
+    },
+    /** Sends the last published items a resource wants when it becomes available (XEP-0163 §4.3.3). */
+    onInitialPresence(server: string, fullJid: string, caps: Caps | undefined): void {
+      run('last items', async () => {
+        const messages = await lastItemsFor(fullJid, caps);
+        if (messages.length > 0) await deliver(server, 'last-item', messages);
+        logger.debug({ fullJid, sent: messages.length }, 'last items on presence');
+      });
+    },
+    /** Resolves when no notification work is pending. */
+    async idle(): Promise<void> {
+      if (active === 0 && waiting.length === 0) return;
+      await new Promise<void>((r) => idle.push(r));
+    },
+  };
+}
+
+export type Notifier = ReturnType<typeof createNotifier>;
