@@ -29,7 +29,7 @@ export interface PepFeatureRow {
 /**
  * Every XEP-0060 §10 feature a PEP service may be asked about, whether this implementation has it, and
  * how. The advertised list (`FEATURE_NAMES`) is derived from it: disco says exactly what works.
- * "Planned" rows need the delivery side (the lead's notifier) to send what `notify.ts` plans.
+ * Rows marked `notifier` are true because `services/pep` delivers what `notify.ts` plans.
  */
 export const PEP_FEATURE_TABLE: ReadonlyArray<Readonly<PepFeatureRow>> = Object.freeze(
   (
@@ -40,7 +40,7 @@ export const PEP_FEATURE_TABLE: ReadonlyArray<Readonly<PepFeatureRow>> = Object.
       ['access-whitelist', true, 'only member / publisher affiliates (and the owner) read'],
       ['access-authorize', false, 'no pending subscriptions: pubsub#access_model=authorize is precondition-not-met / not-acceptable'],
       ['auto-create', true, 'publish creates the node (XEP-0060 §7.1.4) with defaults plus publish-options'],
-      ['auto-subscribe', true, 'contacts with +notify get notifications (planNotifications; XEP-0163 §4)', 'notifier'],
+      ['auto-subscribe', true, 'contacts with +notify get notifications (XEP-0163 §4)', 'notifier'],
       ['config-node', true, 'pubsub#owner configure get/set/cancel; smaller max_items trims items'],
       ['config-node-max', true, "pubsub#max_items accepts 'max' (the service limit)"],
       ['create-and-configure', true, '<create/> with a <configure/> form'],
@@ -51,7 +51,7 @@ export const PEP_FEATURE_TABLE: ReadonlyArray<Readonly<PepFeatureRow>> = Object.
       ['get-pending', false, 'no pending subscriptions'],
       ['instant-nodes', false, 'PEP nodes are named by their namespace'],
       ['item-ids', true, 'items keep the publisher\'s id or get a generated one'],
-      ['last-published', true, 'send_last_published_item on_sub / on_sub_and_presence (planLastItemMessages, subscribed effect)', 'notifier'],
+      ['last-published', true, 'send_last_published_item on_sub (on subscribe) / on_sub_and_presence (also on initial presence), with <delay/>', 'notifier'],
       ['leased-subscription', false, ''],
       ['manage-subscriptions', true, 'pubsub#owner subscriptions get/set (subscribed / none)'],
       ['member-affiliation', true, ''],
@@ -62,7 +62,7 @@ export const PEP_FEATURE_TABLE: ReadonlyArray<Readonly<PepFeatureRow>> = Object.
       ['multi-subscribe', false, 'one subscription per JID and node'],
       ['outcast-affiliation', true, 'outcasts are refused every read and subscription; their subscriptions end'],
       ['persistent-items', true, ''],
-      ['presence-notifications', true, 'last items on a contact\'s initial presence (planLastItemMessages)', 'notifier'],
+      ['presence-notifications', true, 'last items on a contact\'s initial presence', 'notifier'],
       ['presence-subscribe', true, 'implicit subscription of contacts from roster + caps', 'notifier'],
       ['publish', true, ''],
       ['publish-options', true, 'create with the options when absent, precondition-not-met when they conflict'],
@@ -95,3 +95,9 @@ export const FEATURES: readonly string[] = Object.freeze(FEATURE_NAMES.map((f) =
  */
 export const PEP_FEATURES = FEATURES as string[];
 export const PEP_IDENTITIES = Object.freeze([{ ...PEP_IDENTITY }]) as Array<{ category: string; type: string }>;
+
+/** The feature table as Markdown, for the README (kept equal to it by a test; `npm run docs:features` writes it). */
+export function featureTableMarkdown(): string {
+  const rows = PEP_FEATURE_TABLE.map((r) => `| \`${r.feature}\` | ${r.supported ? 'yes' : 'no'} | ${r.note.replace(/\|/g, '\\|') || ''} |`);
+  return ['| feature (`http://jabber.org/protocol/pubsub#…`) | supported (advertised in disco) | how |', '|---|---|---|', ...rows].join('\n');
+}

@@ -117,6 +117,7 @@ export { bareJid } from './jid';
 export { decideNodeRead, READ_DENIALS } from './node-access';
 export type { NodeReadDecision, ReadDenial, ReadableNode } from './node-access';
 export type { PepFeatureRow } from './features';
+export { featureTableMarkdown } from './features';
 export { createMemoryNodeLog, publisherMatches, MAX_NODE_LOG_PAGE } from './node-log';
 export type { NodeLogReader, NodeLogFilter, NodeLogPageQuery, NodeLogEntry, NodeLogPage, NodeLogCount } from './node-log';
 export { createPgNodeLog, WINDOW_PATH_MAX } from './pg-node-log';
