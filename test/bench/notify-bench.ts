@@ -13,6 +13,9 @@
 //   --phases a,b      BENCH_PHASES        which phases (default a,b)
 //   --mode M          BENCH_STACK_MODE    all-in-one | separate (default separate)
 //   --timeout-ms T    BENCH_TIMEOUT_MS    per-publish fan-out bound (default 10000)
+//   --prosody-nagle   BENCH_PROSODY_NAGLE=1  keep Prosody's default Nagle on its sockets (default: off, as
+//                     deploy/prosody recommends: with Nagle a reply that follows a notification to the same
+//                     client waits for the client's delayed ACK, ~40 ms)
 import { parseArgs } from 'node:util';
 import type { Element } from '@xmpp/xml';
 import { startProsody, PEP_HOST, type ProsodyHandle } from '../harness/prosody';
@@ -34,6 +37,7 @@ const { values } = parseArgs({
     phases: { type: 'string' },
     mode: { type: 'string' },
     'timeout-ms': { type: 'string' },
+    'prosody-nagle': { type: 'boolean' },
   },
 });
 const num = (v: string | undefined, env: string, d: number) => {
@@ -45,6 +49,7 @@ const CONTACTS = num(values.contacts, 'BENCH_CONTACTS', 50);
 const PUBLISHES = num(values.publishes, 'BENCH_PUBLISHES', 100);
 const TIMEOUT_MS = num(values['timeout-ms'], 'BENCH_TIMEOUT_MS', 10_000);
 const PHASES = (values.phases ?? process.env.BENCH_PHASES ?? 'a,b').split(',').map((s) => s.trim()) as Array<'a' | 'b'>;
+const PROSODY_NAGLE = values['prosody-nagle'] === true || process.env.BENCH_PROSODY_NAGLE === '1';
 const MODE = (values.mode ?? process.env.BENCH_STACK_MODE ?? 'separate') as StackMode;
 
 const contactName = (i: number) => `c${i}`;
@@ -134,7 +139,7 @@ async function main() {
     { user: PUBLISHER, host, items: Array.from({ length: CONTACTS }, (_, i) => ({ jid: `${contactName(i)}@${host}`, subscription: 'both' as const })) },
     ...Array.from({ length: CONTACTS }, (_, i) => ({ user: contactName(i), host, items: rosterOf(contactName(i), host) })),
   ]);
-  const prosody = await startProsody({ users, rosterList: rosters, pepHost: true, logLevel: 'warn' });
+  const prosody = await startProsody({ users, rosterList: rosters, pepHost: true, logLevel: 'warn', nagle: PROSODY_NAGLE });
   let stack: BrokerStack | undefined;
   const results: Partial<Record<'a' | 'b', PhaseResult>> = {};
   try {
@@ -158,7 +163,7 @@ async function main() {
   const cols = (['a', 'b'] as const).filter((k) => results[k]);
   const title = { a: '(a) mod_pep', b: `(b) broker ${MODE}` };
   const row = (label: string, f: (r: PhaseResult) => string) => console.log(`${label.padEnd(34)}${cols.map((k) => f(results[k]!).padStart(22)).join('')}`);
-  console.log(`\nnotification fan-out: 1 publisher, ${CONTACTS} contacts with +notify, ${PUBLISHES} sequential publishes`);
+  console.log(`\nnotification fan-out: 1 publisher, ${CONTACTS} contacts with +notify, ${PUBLISHES} sequential publishes (Prosody nagle ${PROSODY_NAGLE ? 'on' : 'off'})`);
   console.log(`${''.padEnd(34)}${cols.map((k) => title[k].padStart(22)).join('')}`);
   row('publish IQ p50 / p99 (ms)', (r) => `${pct(r.publishMs, 50).toFixed(1)} / ${pct(r.publishMs, 99).toFixed(1)}`);
   row('fan-out complete p50 / p99 (ms)', (r) => `${pct(r.fanoutMs, 50).toFixed(1)} / ${pct(r.fanoutMs, 99).toFixed(1)}`);
