@@ -19,6 +19,9 @@
 //   --op-timeout-ms T      BENCH_OP_TIMEOUT_MS      per-IQ timeout (default 5000)
 //   --max-seconds S        BENCH_MAX_SECONDS        wall-clock cap of each measured phase (default 120)
 //   --prosody-nodelay      BENCH_PROSODY_NODELAY=1  network_settings.nagle = false in Prosody
+//   --server S             BENCH_SERVER             prosody (default) | ejabberd: the same phases on ejabberd 23.01:
+//                          (a) is ejabberd's own mod_pubsub PEP (mnesia) in a second instance without the broker,
+//                          (b) and (c) one instance delegating to the broker / the instant component (delegation :1)
 //   --json                 BENCH_JSON=1             also print the results as JSON
 //   BENCH_BROKER_ENTRY=F   run the broker service (all-in-one, or BENCH_PROFILE_SERVICE in separate mode) from
 //                          F instead of its main.ts, e.g. test/bench/profile-entry.ts to take a CPU profile
@@ -26,8 +29,9 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startProsody, PEP_HOST, type ProsodyHandle } from '../harness/prosody';
+import { startEjabberd, type EjabberdHandle } from '../harness/ejabberd';
 import { connectClient, closeAll, iq, xml, IqTimeoutError, StanzaErrorResponse, type Client } from '../harness/xmpp-client';
-import { startBrokerStack, StackStartError, INSTANT_PEP_FIXTURE, type BrokerStack, type StackMode } from '../harness/stack';
+import { startBrokerStack, StackStartError, INSTANT_PEP_FIXTURE, type BrokerStack, type StackMode, type XmppServerCoordinates } from '../harness/stack';
 import { cpuSeconds, cpuSecondsByComm } from '../harness/proc';
 
 const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
@@ -41,7 +45,12 @@ const MAX_ERROR_SAMPLES = 5;
 
 type PhaseKey = 'a' | 'b' | 'c';
 const PHASE_KEYS: PhaseKey[] = ['a', 'b', 'c'];
+type ServerKind = 'prosody' | 'ejabberd';
 const PHASE_TITLES: Record<PhaseKey, string> = { a: '(a) mod_pep', b: '(b) broker', c: '(c) instant comp.' };
+/** Called once the server kind is known: on ejabberd, phase (a) is mod_pubsub's PEP. */
+function setServerTitles(server: ServerKind): void {
+  if (server === 'ejabberd') PHASE_TITLES.a = '(a) mod_pubsub';
+}
 
 interface BenchOptions {
   clients: number;
@@ -54,6 +63,7 @@ interface BenchOptions {
   opTimeoutMs: number;
   maxSeconds: number;
   prosodyNoDelay: boolean;
+  server: ServerKind;
   json: boolean;
 }
 
@@ -71,12 +81,13 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
       clients: { type: 'string' }, ops: { type: 'string' }, warmup: { type: 'string' }, phases: { type: 'string' },
       mode: { type: 'string' }, 'worker-concurrency': { type: 'string' }, 'payload-bytes': { type: 'string' },
       'op-timeout-ms': { type: 'string' }, 'max-seconds': { type: 'string' }, 'prosody-nodelay': { type: 'boolean' },
+      server: { type: 'string' },
       json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('usage: npm run bench -- [--clients N] [--ops K] [--warmup W] [--phases a,b] [--mode all-in-one|separate] [--worker-concurrency C] [--payload-bytes B] [--op-timeout-ms T] [--max-seconds S] [--prosody-nodelay] [--json]');
+    console.log('usage: npm run bench -- [--clients N] [--ops K] [--warmup W] [--phases a,b] [--mode all-in-one|separate] [--worker-concurrency C] [--payload-bytes B] [--op-timeout-ms T] [--max-seconds S] [--prosody-nodelay] [--server prosody|ejabberd] [--json]');
     process.exit(0);
   }
   const phases = (values.phases ?? env.BENCH_PHASES ?? 'a,b').split(',').map((p) => p.trim()).filter(Boolean);
@@ -84,6 +95,8 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
   const mode = values.mode ?? env.BENCH_STACK_MODE ?? 'all-in-one';
   if (mode !== 'all-in-one' && mode !== 'separate') throw new Error(`--mode must be all-in-one or separate (got ${mode})`);
   const wc = values['worker-concurrency'] ?? env.BENCH_WORKER_CONCURRENCY;
+  const server = values.server ?? env.BENCH_SERVER ?? 'prosody';
+  if (server !== 'prosody' && server !== 'ejabberd') throw new Error(`--server must be prosody or ejabberd (got ${server})`);
   return {
     clients: boundedInt('--clients', values.clients ?? env.BENCH_CLIENTS, 20, 1, 500),
     ops: boundedInt('--ops', values.ops ?? env.BENCH_OPS, 200, 1, 100_000),
@@ -95,6 +108,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
     opTimeoutMs: boundedInt('--op-timeout-ms', values['op-timeout-ms'] ?? env.BENCH_OP_TIMEOUT_MS, 5_000, 100, 120_000),
     maxSeconds: boundedInt('--max-seconds', values['max-seconds'] ?? env.BENCH_MAX_SECONDS, 120, 1, 3_600),
     prosodyNoDelay: values['prosody-nodelay'] ?? env.BENCH_PROSODY_NODELAY === '1',
+    server,
     json: values.json ?? env.BENCH_JSON === '1',
   };
 }
@@ -275,7 +289,7 @@ function printTable(opts: BenchOptions, outcomes: PhaseOutcome[]): void {
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w0) : c.padStart(i <= keys.length ? w : 9))).join(' ');
   console.log('');
   console.log(`PEP benchmark: ${opts.clients} clients x ${opts.ops} publish+retrieve pairs (warm-up ${opts.warmup}), payload ${opts.payloadBytes} B, ` +
-    `Prosody nagle=${opts.prosodyNoDelay ? 'off' : 'on'}, broker mode ${opts.mode}${opts.workerConcurrency ? `, WORKER_CONCURRENCY=${opts.workerConcurrency}` : ''}`);
+    `${opts.server === 'ejabberd' ? 'ejabberd 23.01' : `Prosody nagle=${opts.prosodyNoDelay ? 'off' : 'on'}`}, broker mode ${opts.mode}${opts.workerConcurrency ? `, WORKER_CONCURRENCY=${opts.workerConcurrency}` : ''}`);
   console.log(`host: ${availableParallelism()} CPUs, load average (1 min) ${loadavg()[0]!.toFixed(2)} at the end; other load on the host skews every column`);
   console.log(line(['', ...keys.map((k) => PHASE_TITLES[k]), ...ratioKeys.map((k) => `${k}/a`)]));
   console.log(line(['-'.repeat(w0), ...keys.map(() => '-'.repeat(w)), ...ratioKeys.map(() => '-'.repeat(9))]));
@@ -305,7 +319,10 @@ function printTable(opts: BenchOptions, outcomes: PhaseOutcome[]): void {
 
 // ---- main ---------------------------------------------------------------------------------------------------
 
-async function runDelegatedPhase(key: 'b' | 'c', prosody: ProsodyHandle, opts: BenchOptions, prosodyProbe: CpuProbe, self: CpuProbe): Promise<PhaseOutcome> {
+/** Where delegated phases run: the server's component coordinates plus its c2s port. */
+type DelegatingServer = XmppServerCoordinates & { c2sPort: number };
+
+async function runDelegatedPhase(key: 'b' | 'c', prosody: DelegatingServer, opts: BenchOptions, prosodyProbe: CpuProbe, self: CpuProbe): Promise<PhaseOutcome> {
   const t = performance.now();
   let stack: BrokerStack;
   try {
@@ -342,8 +359,48 @@ async function runDelegatedPhase(key: 'b' | 'c', prosody: ProsodyHandle, opts: B
   }
 }
 
+/** `--server ejabberd`: phase (a) on a second instance with mod_pubsub, (b)/(c) on one delegating to the component. */
+async function mainEjabberd(opts: BenchOptions): Promise<void> {
+  const users = Array.from({ length: opts.clients }, (_, i) => ({ user: `bench${i}`, password: PASSWORD }));
+  const self: CpuProbe = { label: 'bench clients (this process)', read: () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; } };
+  const probeOf = (h: EjabberdHandle): CpuProbe => ({ label: 'ejabberd', read: () => cpuSeconds(h.beamPid ?? h.pid) });
+  const outcomes: PhaseOutcome[] = [];
+  let interrupted = false;
+  const onSignal = () => { interrupted = true; console.error('[bench] interrupted; finishing the current phase, then cleaning up'); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for (const key of opts.phases) {
+      if (interrupted) break;
+      const t = performance.now();
+      const server = await startEjabberd({ users, logLevel: 'warning', ...(key === 'a' ? { broker: false, pep: true } : {}) });
+      console.error(`[bench] ejabberd (beam pid ${server.beamPid}) for ${PHASE_TITLES[key]} up with ${users.length} accounts in ${(performance.now() - t).toFixed(0)} ms`);
+      try {
+        if (key === 'a') {
+          try {
+            outcomes.push({ key, result: await runPhase(PHASE_TITLES.a, server.c2sPort, server.domain, opts, [probeOf(server), self]) });
+          } catch (err) {
+            outcomes.push({ key, note: `FAILED: ${(err as Error).message}` });
+          }
+        } else {
+          outcomes.push(await runDelegatedPhase(key, server, opts, probeOf(server), self));
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+    printTable(opts, outcomes);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (outcomes.some((o) => !o.result)) process.exitCode = 3;
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2), process.env);
+  setServerTitles(opts.server);
+  if (opts.server === 'ejabberd') return await mainEjabberd(opts);
   const users = Array.from({ length: opts.clients }, (_, i) => [
     { user: `bench${i}`, password: PASSWORD, host: 'localhost' },
     { user: `bench${i}`, password: PASSWORD, host: PEP_HOST },

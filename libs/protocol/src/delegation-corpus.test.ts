@@ -128,7 +128,7 @@ describe('parseForwardedIq accepts whitespace-laden but valid input and normaliz
       assert.equal(req.inner.attrs.xmlns, 'jabber:client');
       assert.equal(req.inner.children.length, 1);
       assert.equal(typeof req.inner.children[0], 'object');
-      assert.equal(req.inner.attrs.to, req.to);
+      assert.equal(req.inner.attrs.to, req.targetBare, 'workers see the normalized target');
       assert.equal(req.payloadNs, 'http://jabber.org/protocol/pubsub');
     });
   }

@@ -161,7 +161,11 @@ export interface ForwardedRequest {
   outerFrom: string;
   /** The outer `to` as sent (the component domain); the wrapper reply comes from exactly this string. */
   outerTo: string;
-  /** Normalized copy of the inner IQ: `xmlns='jabber:client'`, `to` filled in, the payload its only child. */
+  /**
+   * Normalized copy of the inner IQ for the workers: `xmlns='jabber:client'`, `to` = `targetBare` (filled in when
+   * missing, normalized: ejabberd forwards the address as the client typed it, e.g. `Alice@LocalHost`), the
+   * payload its only child.
+   */
   inner: Element;
   innerId: string;
   innerType: 'get' | 'set';
@@ -214,11 +218,12 @@ export function parseForwardedIq(iq: Element, ctx: ParseForwardedIqContext): Res
   if (!request.ok) return request;
   const { innerId, innerType, from, fromJid, to, toJid, toWasMissing, payload, payloadNs } = request.value;
 
+  const targetBare = bareOf(toJid);
   const normalized = new ElementClass('iq', {
     xmlns: CLIENT_NS,
     ...inheritedPrefixDeclarations(inner),
     ...withoutKey(inner.attrs, 'xmlns'),
-    to,
+    to: targetBare,
   });
   normalized.cnode(cloneElement(payload));
 
@@ -234,7 +239,7 @@ export function parseForwardedIq(iq: Element, ctx: ParseForwardedIqContext): Res
     to,
     toWasMissing,
     requesterBare: bareOf(fromJid),
-    targetBare: bareOf(toJid),
+    targetBare,
     payload,
     payloadNs,
   });
@@ -429,9 +434,11 @@ export function buildInnerReply(req: ForwardedRequest, type: 'result' | 'error',
 
 /**
  * Validates an inner reply produced by a worker before it is wrapped: an `<iq>` in jabber:client with
- * the request's id, `to` = the requester exactly, `from` = what `buildInnerReply` would put, type result
- * (at most one child element) or error (an `<error/>` with a defined condition; an echoed request payload
- * beside it is tolerated and dropped). Returns a normalized copy: xmlns written, no whitespace text.
+ * the request's id, `to` = the requester exactly, `from` = what `buildInnerReply` would put or the
+ * normalized target the worker was shown (`req.inner`'s `to`), type result (at most one child element) or
+ * error (an `<error/>` with a defined condition; an echoed request payload beside it is tolerated and
+ * dropped). Returns a normalized copy: xmlns written, no whitespace text, `from` = the target exactly as
+ * the server sent it (ejabberd matches the reply against the original address, case included).
  */
 export function checkWorkerReply(req: ForwardedRequest, reply: Element): Result<Element> {
   const where = 'worker reply';
@@ -447,7 +454,9 @@ export function checkWorkerReply(req: ForwardedRequest, reply: Element): Result<
     return bad(`type ${type === undefined ? 'is missing' : quote(type)}, expected 'result' or 'error'`);
   }
   if (to !== req.from) return bad(`to ${to === undefined ? 'is missing' : quote(to)}, expected ${quote(req.from)}`);
-  if (from !== req.to) return bad(`from ${from === undefined ? 'is missing' : quote(from)}, expected ${quote(req.to)}`);
+  if (from !== req.to && from !== req.targetBare) {
+    return bad(`from ${from === undefined ? 'is missing' : quote(from)}, expected ${quote(req.to)}`);
+  }
   if (hasSignificantText(reply)) return bad('iq contains text');
 
   const children = childElements(reply);
@@ -464,7 +473,7 @@ export function checkWorkerReply(req: ForwardedRequest, reply: Element): Result<
     if (invalid) return bad(invalid);
     kept = [error];
   }
-  const normalized = new ElementClass('iq', { xmlns: CLIENT_NS, ...withoutKey(reply.attrs, 'xmlns') });
+  const normalized = new ElementClass('iq', { xmlns: CLIENT_NS, ...withoutKey(reply.attrs, 'xmlns'), from: req.to });
   for (const child of kept) normalized.cnode(cloneElement(child));
   return ok(normalized);
 }

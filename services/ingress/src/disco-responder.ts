@@ -13,6 +13,8 @@ export interface DiscoResponderDeps {
   waitMs: number;
   /** Asks the worker kind behind a subject for its features; null when none answers. */
   fetchFeatures: (subject: string) => Promise<WorkerFeatures | null>;
+  /** Clock, for tests. */
+  now?: () => number;
 }
 
 const EMPTY: WorkerFeatures = { identities: [], features: [] };
@@ -21,9 +23,33 @@ const EMPTY: WorkerFeatures = { identities: [], features: [] };
  * Answers the server's disco-nesting queries (XEP-0355 §"Disco nesting"): `urn:xmpp:delegation:N::NS` for
  * the server domain and `urn:xmpp:delegation:N:bare:NS` for bare JIDs, with what the workers serving NS
  * advertise. Always a result (ejabberd activates a delegation only after one), cached per route.
+ *
+ * Both servers concatenate the answers of all delegated namespaces into one disco#info (ejabberd features
+ * and identities, Prosody identities), and one worker kind serves several namespaces (PEP: pubsub and
+ * pubsub#owner) with the same list: answered as is, every item appeared once per namespace, and XEP-0030
+ * forbids duplicate features and identities. So each item (per scope) is given to the first namespace
+ * that asks for it and left out of the others' answers; the union the server builds is unchanged. A claim
+ * lasts while its namespace keeps asking within `cacheMs` (servers ask all namespaces in one burst per
+ * stream), so a namespace no longer delegated frees its items.
  */
 export function createDiscoResponder(deps: DiscoResponderDeps) {
   const cache = new Map<string, { at: number; value: WorkerFeatures }>();
+  const claims = new Map<string, { namespace: string; at: number }>();
+  const now = deps.now ?? Date.now;
+
+  const claim = (scope: string, namespace: string, item: string): boolean => {
+    const key = `${scope}\u0000${item}`;
+    const held = claims.get(key);
+    const t = now();
+    if (held && held.namespace !== namespace && t - held.at < deps.cacheMs) return false;
+    claims.set(key, { namespace, at: t });
+    return true;
+  };
+
+  const disjoint = (namespace: string, scope: 'domain' | 'bare', f: WorkerFeatures): WorkerFeatures => ({
+    identities: f.identities.filter((i) => claim(scope, namespace, `identity\u0000${i.category}\u0000${i.type}\u0000${i.name ?? ''}`)),
+    features: f.features.filter((v) => claim(scope, namespace, `feature\u0000${v}`)),
+  });
 
   const featuresFor = async (namespace: string, scope: 'domain' | 'bare'): Promise<WorkerFeatures> => {
     const route = routeForNamespace(namespace);
@@ -51,7 +77,7 @@ export function createDiscoResponder(deps: DiscoResponderDeps) {
     async answer(iq: Element): Promise<Element> {
       const node = iq.getChild('query', 'http://jabber.org/protocol/disco#info')!.attrs.node!;
       const parsed = parseDiscoNestingNode(node)!;
-      const f = await featuresFor(parsed.namespace, parsed.scope);
+      const f = disjoint(parsed.namespace, parsed.scope, await featuresFor(parsed.namespace, parsed.scope));
       return buildDiscoInfoResult(iq, { node, identities: f.identities, features: f.features });
     },
     invalidate(): void {

@@ -53,11 +53,14 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
     }
     const req = parsed.value;
     const requestId = randomUUID();
+    // Workers, audit and traces see the normalized target (ejabberd forwards `to` as the client typed it);
+    // the reply echoes the address as sent (checkWorkerReply, buildInnerReply).
+    const target = req.targetBare;
     const match = deps.grants.match(req.payload, req.payloadNs, req.to.includes('@'));
     if (!match.ok) {
-      logger.warn({ requestId, from: req.from, to: req.to, namespace: req.payloadNs, reason: match.reason }, 'forwarded iq rejected');
+      logger.warn({ requestId, from: req.from, to: target, namespace: req.payloadNs, reason: match.reason }, 'forwarded iq rejected');
       deps.send(wrapReply(req, buildInnerReply(req, 'error', new StanzaError('service-unavailable', { type: 'cancel' }))));
-      events.emit({ type: 'request.rejected', requestId, from: req.from, to: req.to, namespace: req.payloadNs, iqType: req.innerType, reason: match.reason, condition: 'service-unavailable' });
+      events.emit({ type: 'request.rejected', requestId, from: req.from, to: target, namespace: req.payloadNs, iqType: req.innerType, reason: match.reason, condition: 'service-unavailable' });
       metrics.requests.inc({ route: 'none', outcome: 'rejected', condition: 'service-unavailable' });
       return;
     }
@@ -72,7 +75,7 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
           'xmpp.namespace': req.payloadNs,
           'xmpp.iq.type': req.innerType,
           'xmpp.from': req.from,
-          'xmpp.to': req.to,
+          'xmpp.to': target,
           'xmpp.delegation.version': req.version,
           'messaging.destination.name': subject,
           'dbroker.request_id': requestId,
@@ -82,7 +85,7 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
         const traceId = span.spanContext().traceId;
         let answered = false;
         metrics.inflight.inc();
-        events.emit({ type: 'request.received', requestId, traceId, from: req.from, to: req.to, namespace: req.payloadNs, iqType: req.innerType, iqId: req.innerId, route, subject });
+        events.emit({ type: 'request.received', requestId, traceId, from: req.from, to: target, namespace: req.payloadNs, iqType: req.innerType, iqId: req.innerId, route, subject });
 
         const answer = (inner: Element, outcome: 'result' | 'error', detail: { condition?: string; reason?: string; worker?: string }) => {
           if (answered) return;
@@ -112,7 +115,7 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
           server: deps.serverDomain,
           namespace: req.payloadNs,
           from: req.from,
-          to: req.to,
+          to: target,
           iqType: req.innerType,
           iqId: req.innerId,
           stanza: req.inner.toString(),

@@ -13,6 +13,7 @@ import {
 } from '@dbroker/pubsub';
 import { buildAudience, notifyNodesOf } from '@dbroker/user-state';
 import type { Caps } from '@dbroker/bus';
+import type { CachedRosterItem } from '@dbroker/store';
 import type { UserState } from './user-state';
 
 /**
@@ -46,13 +47,13 @@ export interface NotifierOptions {
 /** Effects that announce something to a node's audience (the rest need no audience). */
 const AUDIENCE_EFFECTS = new Set<PubsubEffect['type']>(['published', 'retracted', 'node-deleted', 'purged', 'config-changed']);
 
+/** The cached roster as the pubsub engine reads it (unknown = empty: fail closed). */
+function toRosterItems(items: CachedRosterItem[] | null): RosterItem[] {
+  return (items ?? []).filter((i) => i.subscription !== 'remove').map((i) => ({ jid: i.jid, subscription: i.subscription as RosterItem['subscription'], groups: i.groups }));
+}
+
 export function rosterLookupOf(userState: UserState) {
-  return {
-    async getRoster(owner: string): Promise<RosterItem[]> {
-      const items = (await userState.roster.getRoster(owner)) ?? [];
-      return items.filter((i) => i.subscription !== 'remove').map((i) => ({ jid: i.jid, subscription: i.subscription as RosterItem['subscription'], groups: i.groups }));
-    },
-  };
+  return { getRoster: async (owner: string): Promise<RosterItem[]> => toRosterItems(await userState.roster.getRoster(owner)) };
 }
 
 export function createNotifier(opts: NotifierOptions) {
@@ -95,17 +96,17 @@ export function createNotifier(opts: NotifierOptions) {
 
   const audienceFor = async (effect: PubsubEffect): Promise<NotificationAudience> => {
     const owner = effect.service;
-    const [who, subs, rosterItems, affiliations] = await Promise.all([
-      buildAudience({ owner, roster: userState.roster, presence: userState.presence, caps: userState.caps }),
+    const cached = await userState.roster.getRoster(owner);
+    const [who, subs, affiliations] = await Promise.all([
+      buildAudience({ owner, roster: { getRoster: async () => cached }, presence: userState.presence, caps: userState.caps }),
       effect.type === 'node-deleted' ? Promise.resolve([]) : engine.getSubscriptions(owner, effect.node, owner).then((r) => (r.ok ? r.value : [])),
-      roster.getRoster(owner),
       effect.type === 'node-deleted' ? Promise.resolve(new Map<string, Affiliation>()) : affiliationMap(owner, effect.node),
     ]);
     return {
       ownerResources: who.ownerResources,
       contacts: who.contacts,
       subscribers: subs.filter((s) => s.state === 'subscribed').map((s) => ({ jid: s.jid, subid: s.subid })),
-      roster: rosterItems,
+      roster: toRosterItems(cached),
       affiliations,
     };
   };
