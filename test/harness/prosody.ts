@@ -28,6 +28,7 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { trackChild, untrackChild } from './children';
 import { freePort, waitForPort } from './ports';
@@ -93,6 +94,11 @@ export interface ProsodyOptions {
   nagle?: boolean;
   /** Lua appended to the global section, before the first VirtualHost. */
   extraGlobal?: string;
+  /**
+   * Serve `localhost` and the component from `deploy/prosody/delegation-broker.cfg.lua` as an admin would
+   * (only its example names and secret replaced), instead of the harness's own VirtualHost section.
+   */
+  deployExample?: boolean;
 }
 
 export interface ProsodyHandle {
@@ -127,6 +133,18 @@ export interface ProsodyConfigParams {
   logLevel: string;
   nagle?: boolean;
   extraGlobal?: string;
+  /** The deploy example's text (see ProsodyOptions.deployExample). */
+  deployExample?: string;
+}
+
+export const PROSODY_DEPLOY_EXAMPLE = fileURLToPath(new URL('../../deploy/prosody/delegation-broker.cfg.lua', import.meta.url));
+
+/** Pure: the deploy example with its example names and secret replaced; throws when one is missing. */
+export function substituteProsodyExample(text: string, componentJid: string, secret: string): string {
+  for (const placeholder of ['"example.org"', '"pubsub.example.org"', '"change-me"']) {
+    if (!text.includes(placeholder)) throw new Error(`deploy example lacks ${placeholder}`);
+  }
+  return text.replaceAll('"pubsub.example.org"', lua(componentJid)).replaceAll('"example.org"', '"localhost"').replaceAll('"change-me"', lua(secret));
 }
 
 /** Pure: the Lua config text for one throw-away instance. */
@@ -149,6 +167,11 @@ export function prosodyConfig(p: ProsodyConfigParams): string {
   ];
   if (p.nagle === false) lines.push('network_settings = { nagle = false }');
   if (p.extraGlobal) lines.push(p.extraGlobal);
+  if (p.deployExample !== undefined) {
+    // the example's global modules_enabled replaces ours: keep what the throw-away instance needs besides it
+    lines.push('', substituteProsodyExample(p.deployExample, p.componentJid, p.secret));
+    return lines.join('\n');
+  }
   lines.push('', 'VirtualHost "localhost"');
   if (p.delegations) {
     lines.push(
@@ -262,6 +285,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyHa
       logLevel: opts.logLevel ?? 'debug',
       nagle: opts.nagle,
       extraGlobal: opts.extraGlobal,
+      deployExample: opts.deployExample ? await readFile(PROSODY_DEPLOY_EXAMPLE, 'utf8') : undefined,
     }),
   );
 

@@ -15,3 +15,5 @@ export { DEFAULT_CAPS_FAILURE_TTL_MS, DEFAULT_CAPS_MEMORY_ENTRIES, createCapsRes
 export type { CapsResolver, CapsResolverOptions } from './caps';
 export { NOTIFY_SUFFIX, buildAudience, notifyNodesOf } from './notify-audience';
 export type { Audience, AudienceContact, BuildAudienceInput } from './notify-audience';
+export { sendIqOverNats, rosterEntries, rosterLookup } from './over-nats';
+export type { RosterEntry } from './over-nats';

@@ -6,6 +6,7 @@ import { MIGRATIONS_DIR, createDatabase, runMigrations, type DatabaseHandle } fr
 import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
 import type { MamConfig } from './config';
 import { createMamHandler, type OutboundSender } from './handler';
+import { createRosterCache, rosterLookup, sendIqOverNats } from '@dbroker/user-state';
 
 export interface MamDeps {
   logger: Logger;
@@ -14,7 +15,7 @@ export interface MamDeps {
   ops?: OpsServer;
   bus?: Bus;
   database?: DatabaseHandle;
-  /** The read policy for non-open nodes; give it the PEP worker's so both decide alike. Default: owner only. */
+  /** Replaces the read policy (default: the PEP worker's: rosters from the shared cache, affiliations from the nodes). */
   access?: AccessPolicy;
   /** Replaces the NATS outbound request (tests). */
   outbound?: OutboundSender;
@@ -50,6 +51,10 @@ export async function startMamWorker(config: MamConfig, deps: MamDeps) {
     countMax: config.MAM_COUNT_MAX,
     sendWindow: config.MAM_SEND_WINDOW,
     access: deps.access,
+    // the same roster cache (table and lifetime) the PEP workers read, so both decide alike
+    roster: rosterLookup(
+      createRosterCache({ db: database.raw, sendIq: sendIqOverNats(bus.nc, config.SUBJECT_PREFIX), ttlMs: config.ROSTER_TTL_MS, timeoutMs: config.USER_IQ_TIMEOUT_MS, worker: config.WORKER_ID, logger }),
+    ),
     ackTimeoutMs: config.MAM_ACK_TIMEOUT_MS,
     onDelivered: () => delivered.inc(),
   });

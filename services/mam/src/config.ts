@@ -37,6 +37,10 @@ export const MamEnvSchema = z
     MAM_ACK_TIMEOUT_MS: int(2_000, 50, 60_000),
     /** Pool size of the Postgres connection pool. */
     DATABASE_POOL_MAX: int(10, 1, 500),
+    /** How long a roster fetched through XEP-0356 is trusted (shared with the PEP workers' cache). */
+    ROSTER_TTL_MS: int(300_000, 1_000, 86_400_000),
+    /** Bound of a roster get the worker has the ingress send. */
+    USER_IQ_TIMEOUT_MS: int(5_000, 100, 60_000),
     /** Run migrations at start-up (under an advisory lock). */
     MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   })

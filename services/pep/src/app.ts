@@ -5,7 +5,8 @@ import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
 import { createPgPubsubStorage, createPubsubEngine, PEP_FEATURES, PEP_IDENTITIES } from '@dbroker/pubsub';
 import type { PepConfig } from './config';
 import { createPepHandler } from './handler';
-import { createNotifier, rosterLookupOf } from './notifier';
+import { rosterLookup } from '@dbroker/user-state';
+import { createNotifier } from './notifier';
 import { startPresenceConsumer } from './presence-consumer';
 import { createUserState } from './user-state';
 
@@ -42,7 +43,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     iqTimeoutMs: config.USER_IQ_TIMEOUT_MS,
     capsUnverifiedTtlMs: config.CAPS_UNVERIFIED_TTL_MS,
   });
-  const engine = createPubsubEngine({ storage: createPgPubsubStorage(database.raw), roster: rosterLookupOf(userState), maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
+  const engine = createPubsubEngine({ storage: createPgPubsubStorage(database.raw), roster: rosterLookup(userState.roster), maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
   const sent = deps.metrics.counter('dbroker_pep_notifications_total', 'Notification messages handed to the ingress', ['kind', 'outcome']);
   const notifier = createNotifier({
     engine,

@@ -8,12 +8,10 @@ import {
   type OutgoingMessage,
   type PubsubEffect,
   type PubsubEngine,
-  type RosterItem,
   type StoredNode,
 } from '@dbroker/pubsub';
-import { buildAudience, notifyNodesOf } from '@dbroker/user-state';
+import { buildAudience, notifyNodesOf, rosterEntries, rosterLookup } from '@dbroker/user-state';
 import type { Caps } from '@dbroker/bus';
-import type { CachedRosterItem } from '@dbroker/store';
 import type { UserState } from './user-state';
 
 /**
@@ -47,18 +45,9 @@ export interface NotifierOptions {
 /** Effects that announce something to a node's audience (the rest need no audience). */
 const AUDIENCE_EFFECTS = new Set<PubsubEffect['type']>(['published', 'retracted', 'node-deleted', 'purged', 'config-changed']);
 
-/** The cached roster as the pubsub engine reads it (unknown = empty: fail closed). */
-function toRosterItems(items: CachedRosterItem[] | null): RosterItem[] {
-  return (items ?? []).filter((i) => i.subscription !== 'remove').map((i) => ({ jid: i.jid, subscription: i.subscription as RosterItem['subscription'], groups: i.groups }));
-}
-
-export function rosterLookupOf(userState: UserState) {
-  return { getRoster: async (owner: string): Promise<RosterItem[]> => toRosterItems(await userState.roster.getRoster(owner)) };
-}
-
 export function createNotifier(opts: NotifierOptions) {
   const { engine, userState, logger } = opts;
-  const roster = rosterLookupOf(userState);
+  const roster = rosterLookup(userState.roster);
   let active = 0;
   const waiting: Array<() => void> = [];
   const idle: Array<() => void> = [];
@@ -106,7 +95,7 @@ export function createNotifier(opts: NotifierOptions) {
       ownerResources: who.ownerResources,
       contacts: who.contacts,
       subscribers: subs.filter((s) => s.state === 'subscribed').map((s) => ({ jid: s.jid, subid: s.subid })),
-      roster: toRosterItems(cached),
+      roster: rosterEntries(cached),
       affiliations,
     };
   };
