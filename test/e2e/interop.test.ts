@@ -26,6 +26,8 @@ const ANSWER_BOUND_MS = REQUEST_TIMEOUT_MS + 1500;
 const PW = 'pw';
 /** How long a disco-nesting answer waits for a worker kind that is down (default 15 s; ejabberd waits 32 s). */
 const FEATURES_WAIT_MS = 1500;
+/** How long a resource counts as online after its last presence (short here: one test waits for it). */
+const PRESENCE_TTL_MS = 10_000;
 
 let idn = 0;
 const nextId = (p: string) => `${p}-${++idn}`;
@@ -155,7 +157,7 @@ for (const kind of XMPP_SERVER_KINDS) {
       sql = new pg.Pool({ connectionString: db.url, max: 3 });
       stack = await startBrokerStack({
         prosody: server, mode: 'separate', databaseUrl: db.url, requestTimeoutMs: REQUEST_TIMEOUT_MS,
-        serviceEnv: { ingress: { FEATURES_WAIT_MS: String(FEATURES_WAIT_MS) } },
+        serviceEnv: { ingress: { FEATURES_WAIT_MS: String(FEATURES_WAIT_MS) }, pep: { PRESENCE_TTL_MS: String(PRESENCE_TTL_MS) } },
       });
       for (const ns of [PUBSUB, MAM]) {
         await eventually(async () => (await sqlRows('select 1 from grants where namespace = $1', [ns])).length > 0, 15_000, `grant ${ns}`);
@@ -303,6 +305,23 @@ for (const kind of XMPP_SERVER_KINDS) {
       } finally {
         await closeAll(pcs.map((p) => p.client));
       }
+    });
+
+    test('a client that just disconnects is online for a bounded time only (ejabberd sends no unavailable presence)', async () => {
+      const pc = await connectPepClient({ port: server.c2sPort, user: 'carol', password: PW, resource: 'vanishing', notify: ['urn:xmpp:interop:x'] });
+      const online = async () => (await sqlRows('select 1 from presence_sessions where full_jid = $1 and expires_at > now()', [pc.jid])).length > 0;
+      await eventually(online, 10_000, 'presence of the resource');
+      pc.client.socket?.destroy(); // no </stream>, no unavailable presence from the client
+      if (server.traits.unavailableOnDisconnect) {
+        await eventually(async () => !(await online()), 10_000, 'offline after the server\'s unavailable presence');
+      } else {
+        await sleep(1500);
+        assert.ok(await online(), 'no unavailable presence came: still counted online');
+        const [row] = await sqlRows(`select extract(epoch from expires_at - updated_at) * 1000 as ttl from presence_sessions where full_jid = $1`, [pc.jid]);
+        assert.equal(Math.round(Number(row!.ttl)), PRESENCE_TTL_MS);
+        await eventually(async () => !(await online()), PRESENCE_TTL_MS + 5_000, 'offline once PRESENCE_TTL_MS has passed');
+      }
+      await closeAll([pc.client]);
     });
 
     test('no worker running: service-unavailable within the bound; the worker comes back', async () => {

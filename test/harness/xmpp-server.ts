@@ -35,6 +35,8 @@ export interface XmppServerTraits {
   filtering: boolean;
   /** The server forwards a request to the user's own account without `to` as it came (Prosody) or fills it. */
   keepsMissingTo: boolean;
+  /** A client that just disconnects (no </stream>) is reported to the component with an unavailable presence. */
+  unavailableOnDisconnect: boolean;
 }
 
 export interface XmppServerHandle extends XmppServerCoordinates {
@@ -55,8 +57,8 @@ export interface XmppServerHandle extends XmppServerCoordinates {
 }
 
 export const SERVER_TRAITS: Record<XmppServerKind, XmppServerTraits> = {
-  prosody: { delegationNs: 'urn:xmpp:delegation:2', privilegeNs: 'urn:xmpp:privilege:2', filtering: true, keepsMissingTo: true },
-  ejabberd: { delegationNs: 'urn:xmpp:delegation:1', privilegeNs: 'urn:xmpp:privilege:1', filtering: false, keepsMissingTo: false },
+  prosody: { delegationNs: 'urn:xmpp:delegation:2', privilegeNs: 'urn:xmpp:privilege:2', filtering: true, keepsMissingTo: true, unavailableOnDisconnect: true },
+  ejabberd: { delegationNs: 'urn:xmpp:delegation:1', privilegeNs: 'urn:xmpp:privilege:1', filtering: false, keepsMissingTo: false, unavailableOnDisconnect: false },
 };
 
 export async function startXmppServer(kind: XmppServerKind, opts: XmppServerOptions = {}): Promise<XmppServerHandle> {
