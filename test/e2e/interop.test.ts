@@ -307,6 +307,20 @@ for (const kind of XMPP_SERVER_KINDS) {
       }
     });
 
+    test('access models roster and whitelist: roster groups and owner-set members decide, on either server', async () => {
+      const rosterNode = 'urn:xmpp:interop:roster';
+      await iq(alice, publishIq(rosterNode, 'r', tune('R'), { options: { access_model: 'roster', roster_groups_allowed: 'friends' } }));
+      assert.deepEqual(itemIds(await iq(bob, itemsIq(rosterNode, 'alice@localhost'))), ['r'], 'bob is in group friends');
+      await expectError(iq(carol, itemsIq(rosterNode, 'alice@localhost')), 'not-authorized');
+      const wl = 'urn:xmpp:interop:whitelist';
+      await iq(alice, publishIq(wl, 'w', tune('W'), { options: { access_model: 'whitelist' } }));
+      await expectError(iq(bob, itemsIq(wl, 'alice@localhost')), 'not-allowed');
+      await iq(alice, xml('iq', { type: 'set', id: nextId('aff') }, xml('pubsub', { xmlns: `${PUBSUB}#owner` },
+        xml('affiliations', { node: wl }, xml('affiliation', { jid: 'carol@localhost', affiliation: 'member' })))));
+      assert.deepEqual(itemIds(await iq(carol, itemsIq(wl, 'alice@localhost'))), ['w'], 'a member reads');
+      await expectError(iq(bob, itemsIq(wl, 'alice@localhost')), 'not-allowed');
+    });
+
     test('a client that just disconnects is online for a bounded time only (ejabberd sends no unavailable presence)', async () => {
       const pc = await connectPepClient({ port: server.c2sPort, user: 'carol', password: PW, resource: 'vanishing', notify: ['urn:xmpp:interop:x'] });
       const online = async () => (await sqlRows('select 1 from presence_sessions where full_jid = $1 and expires_at > now()', [pc.jid])).length > 0;
