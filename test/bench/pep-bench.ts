@@ -40,6 +40,8 @@ const ITEM_ID = 'current';
 const PASSWORD = 'bench-pw';
 const CONNECT_BATCH = 25;
 const MAX_ERROR_SAMPLES = 5;
+/** Processes that cannot be scaled out: one XMPP server process, one ingress per component JID. */
+const SINGLETON = /^(prosody|ejabberd|broker ingress|broker all-in-one)$/;
 
 // ---- options ------------------------------------------------------------------------------------------------
 
@@ -303,6 +305,12 @@ function printTable(opts: BenchOptions, outcomes: PhaseOutcome[]): void {
       const entries = Object.entries(r.cpu).sort((x, y) => y[1] - x[1]);
       const shares = entries.map(([l, v]) => `${l} ${((100 * v) / r.wallSeconds).toFixed(0)}%`).join(', ');
       console.log(`${r.label}: CPU as % of one core: ${shares}; busiest: ${entries[0]?.[0] ?? 'n/a'}`);
+      // IQs per CPU-second of each process: the throughput it could carry with a core of its own. Only
+      // single-threaded singletons cap the whole (the XMPP server, the ingress: one component stream);
+      // PEP/MAM workers, the projector, NATS and Postgres backends scale out over cores and replicas.
+      const iqs = summarize(r).iqPerSecond * r.wallSeconds;
+      const ceilings = entries.filter(([, v]) => v > 0).map(([l, v]) => `${l} ${(iqs / v).toFixed(0)}${SINGLETON.test(l) ? ' (singleton)' : ''}`).join(', ');
+      console.log(`${r.label}: IQ/s per CPU-second (ceiling at one core): ${ceilings}`);
       if (r.truncatedByTime) console.log(`${r.label}: stopped by --max-seconds before all ops were done`);
       for (const sample of r.errorSamples) console.log(`${r.label}: error sample: ${sample}`);
     }

@@ -12,11 +12,13 @@ const session = new Session();
 session.connect();
 await session.post('Profiler.enable');
 await session.post('Profiler.setSamplingInterval', { interval: 500 });
-await session.post('Profiler.start');
+// PROF_START_MS: leave start-up and warm-up out of the profile
+const startAfter = Number(process.env.PROF_START_MS ?? 0);
+setTimeout(() => void session.post('Profiler.start'), startAfter).unref();
 setTimeout(() => {
   void session.post('Profiler.stop').then(({ profile }) => {
     writeFileSync(out, JSON.stringify(profile));
     process.stderr.write(`cpu profile written to ${out}\n`);
   });
-}, Number(process.env.PROF_MS ?? 20_000)).unref();
+}, startAfter + Number(process.env.PROF_MS ?? 20_000)).unref();
 await import(target);

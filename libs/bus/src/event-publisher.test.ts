@@ -5,6 +5,7 @@ import { startNatsServer } from '../../../test/harness/nats-server';
 import { connectBus } from './connection';
 import { createEventPublisher } from './event-publisher';
 import { ensureEventsStream } from './events-stream';
+import { AuditEventSchema } from './events';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -23,7 +24,10 @@ test('events queued together go out in few stream messages, in emission order, n
   const msgs = await consumer.fetch({ max_messages: info.state.messages, expires: 2000 });
   for await (const m of msgs) {
     const body = m.json<{ batch?: Array<{ id: string }>; id?: string }>();
-    for (const e of body.batch ?? [body as { id: string }]) seen.push(e.id);
+    for (const e of body.batch ?? [body as { id: string }]) {
+      assert.ok(AuditEventSchema.safeParse(e).success, `stored event is a valid audit event: ${JSON.stringify(e)}`);
+      seen.push(e.id);
+    }
     if (seen.length >= 500) break;
   }
   assert.deepEqual(seen, emitted.map((e) => e.id));

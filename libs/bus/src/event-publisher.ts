@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AuditEventSchema, eventSubject, type AuditEvent, type AuditEventInput } from './events';
+import { eventSubject, type AuditEvent, type AuditEventInput } from './events';
+import { createStreamPublisher } from './stream-publish';
 import type { BusLogger } from './logger';
 
 export interface EventPublisherOptions {
@@ -35,7 +35,7 @@ export function createEventPublisher(opts: EventPublisherOptions): EventPublishe
   const { nc, prefix, server, component, logger } = opts;
   const maxBuffered = opts.maxBuffered ?? 100_000;
   const maxBatch = opts.maxBatch ?? 256;
-  const js: JetStreamClient = jetstream(nc);
+  const stream = createStreamPublisher(nc);
   const queue: AuditEvent[] = [];
   let inflight = 0;
   let failures = 0;
@@ -48,6 +48,16 @@ export function createEventPublisher(opts: EventPublisherOptions): EventPublishe
   };
 
   let batchSeq = 0;
+  // Events emitted in the same turn of the event loop (several requests in one socket read) leave together.
+  let scheduled = false;
+  const schedulePump = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      pump();
+    });
+  };
   const pump = () => {
     if (retryTimer || stopped || inflight > 0 || queue.length === 0) return;
     // One publish in flight at a time keeps the stream in emission order (grants depend on it); what
@@ -59,7 +69,8 @@ export function createEventPublisher(opts: EventPublisherOptions): EventPublishe
     // A batch stored twice (its ack lost, then retried) is harmless: the projector keeps each event id once.
     const msgID = one ? one.id : `batch-${batch[0]!.id}-${batch.length}-${++batchSeq}`;
     inflight = batch.length;
-    js.publish(subject, body, { msgID, timeout: 5000 })
+    stream
+      .publish(subject, body, msgID, 5000)
       .then(() => {
         failures = 0;
       })
@@ -84,14 +95,15 @@ export function createEventPublisher(opts: EventPublisherOptions): EventPublishe
 
   return {
     emit(input) {
-      const ev = AuditEventSchema.parse({ ...input, id: randomUUID(), at: new Date().toISOString(), server, component });
+      // typed by AuditEventInput; the projector validates every event it reads (AuditEventSchema)
+      const ev = { ...input, id: randomUUID(), at: new Date().toISOString(), server, component } as AuditEvent;
       if (queue.length >= maxBuffered) {
         queue.shift();
         opts.onDropped?.(1);
         logger.error({ maxBuffered }, 'audit buffer full: oldest event dropped');
       }
       queue.push(ev);
-      pump();
+      schedulePump();
       return ev;
     },
     pending: () => queue.length + inflight,
@@ -106,6 +118,7 @@ export function createEventPublisher(opts: EventPublisherOptions): EventPublishe
       const ok = await this.flush(timeoutMs);
       stopped = true;
       if (retryTimer) clearTimeout(retryTimer);
+      stream.close();
       if (!ok) logger.error({ pending: queue.length + inflight }, 'stopped with audit events not yet stored in the stream');
     },
   };
