@@ -14,6 +14,7 @@ import { bareJid, isSameAccount } from './jid';
 import {
   DuplicateRequestError,
   type ListItemsQuery,
+  type NodeMembers,
   type PubsubReader,
   type PubsubStorage,
   type PubsubTransaction,
@@ -302,6 +303,8 @@ export interface PubsubEngine {
   readableNode(owner: string, node: string, actor: string): Promise<PubsubResult<StoredNode>>;
   /** The nodes of the service the requester may read, by name. */
   readableNodes(owner: string, actor: string): Promise<StoredNode[]>;
+  /** A node's subscriptions and affiliations in one read, for notification planning (no requester: never exposed to one). */
+  nodeMembers(owner: string, node: string): Promise<NodeMembers | undefined>;
 }
 
 export interface PubsubEngineOptions {
@@ -799,6 +802,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       const stored = await storage.getNode(service, node);
       if (!stored || !(await decideNodeRead(stored, actor, access)).allowed) return fail('node-not-found');
       return ok(stored);
+    },
+
+    async nodeMembers(owner, node) {
+      return await storage.listNodeMembers(bareJid(owner), node);
     },
 
     async readableNodes(owner, actor) {

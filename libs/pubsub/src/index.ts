@@ -76,6 +76,7 @@ export type {
   StoredSubscription,
   ServiceSubscription,
   StoredAffiliation,
+  NodeMembers,
 } from './storage';
 export { createMemoryPubsubStorage } from './memory-storage';
 export type { MemoryPubsubStorage } from './memory-storage';

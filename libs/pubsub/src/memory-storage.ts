@@ -81,6 +81,11 @@ function reader(get: () => State): PubsubReader {
     async listAffiliations(nodeId) {
       return [...(get().affiliations.get(nodeId) ?? new Map<string, SettableAffiliation>())].map(([jid, affiliation]) => ({ jid, affiliation })).sort(byJid);
     },
+    async listNodeMembers(service, node) {
+      const n = await r.getNode(service, node);
+      if (!n) return undefined;
+      return { subscriptions: await r.listSubscriptions(n.id), affiliations: await r.listAffiliations(n.id) };
+    },
     async listAffiliationsOf(service, bare) {
       const nodes = await r.listNodes(service);
       return nodes.flatMap((n) => {

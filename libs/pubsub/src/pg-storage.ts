@@ -151,6 +151,14 @@ const SQL = {
     name: 'dbroker_pubsub_list_affiliations',
     text: `select jid, affiliation from pubsub_affiliations where node_id = $1 order by jid collate "C"`,
   },
+  listNodeMembers: {
+    name: 'dbroker_pubsub_list_node_members',
+    text:
+      `select n.id, ` +
+      `coalesce((select json_agg(json_build_object('jid', s.jid, 'subid', s.subid, 'created_at', s.created_at) order by s.jid collate "C") from pubsub_subscriptions s where s.node_id = n.id), '[]') as subscriptions, ` +
+      `coalesce((select json_agg(json_build_object('jid', a.jid, 'affiliation', a.affiliation) order by a.jid collate "C") from pubsub_affiliations a where a.node_id = n.id), '[]') as affiliations ` +
+      `from pubsub_nodes n where n.service = $1 and n.node = $2 and n.${LIVE}`,
+  },
   listAffiliationsOf: {
     name: 'dbroker_pubsub_list_affiliations_of',
     text:
@@ -317,6 +325,17 @@ function reader(db: RawExecutor): PubsubReader {
 
     async listAffiliations(nodeId) {
       return await run<{ jid: string; affiliation: SettableAffiliation }>(db, SQL.listAffiliations, [nodeId]);
+    },
+
+    async listNodeMembers(service, node) {
+      type Row = { id: Int8; subscriptions: Array<{ jid: string; subid: string; created_at: string }>; affiliations: Array<{ jid: string; affiliation: SettableAffiliation }> };
+      const r = (await run<Row>(db, SQL.listNodeMembers, [service, node]))[0];
+      if (!r) return undefined;
+      const nodeId = Number(r.id);
+      return {
+        subscriptions: r.subscriptions.map((x) => ({ nodeId, jid: x.jid, subid: x.subid, state: 'subscribed' as const, createdAt: new Date(x.created_at) })),
+        affiliations: r.affiliations,
+      };
     },
 
     async listAffiliationsOf(service, bare) {

@@ -74,6 +74,12 @@ export interface StoredSubscription {
   createdAt: Date;
 }
 
+/** Who a node knows besides its owner. */
+export interface NodeMembers {
+  subscriptions: StoredSubscription[];
+  affiliations: StoredAffiliation[];
+}
+
 /** A subscription with the name of its node (listings across a service). */
 export interface ServiceSubscription extends StoredSubscription {
   node: string;
@@ -108,6 +114,8 @@ export interface PubsubReader extends AffiliationLookup {
   listSubscriptionsOf(service: string, bare: string): Promise<ServiceSubscription[]>;
   /** The affiliations the owner set on a node (not the owner's own), by JID. */
   listAffiliations(nodeId: number): Promise<StoredAffiliation[]>;
+  /** A live node's subscriptions and affiliations together (one round trip on Postgres: the notifier's read). */
+  listNodeMembers(service: string, node: string): Promise<NodeMembers | undefined>;
   /** `bare`'s affiliations on `service`'s nodes (only those set). */
   listAffiliationsOf(service: string, bare: string): Promise<Array<{ node: string; affiliation: Affiliation }>>;
   listItems(nodeId: number, query?: ListItemsQuery): Promise<StoredItem[]>;

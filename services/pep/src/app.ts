@@ -72,7 +72,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     engine,
     logger,
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
-    onEffects: (req, effects) => notifier.onEffects(req.server ?? '', req.requestId, effects),
+    onEffects: (req, effects) => notifier.onEffects(req.server ?? "", req.requestId, effects),
   });
   const worker = startWorker({
     nc: bus.nc,

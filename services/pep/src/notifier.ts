@@ -86,17 +86,17 @@ export function createNotifier(opts: NotifierOptions) {
   const audienceFor = async (effect: PubsubEffect): Promise<NotificationAudience> => {
     const owner = effect.service;
     const cached = await userState.roster.getRoster(owner);
-    const [who, subs, affiliations] = await Promise.all([
+    const [who, members] = await Promise.all([
       buildAudience({ owner, roster: { getRoster: async () => cached }, presence: userState.presence, caps: userState.caps }),
-      effect.type === 'node-deleted' ? Promise.resolve([]) : engine.getSubscriptions(owner, effect.node, owner).then((r) => (r.ok ? r.value : [])),
-      effect.type === 'node-deleted' ? Promise.resolve(new Map<string, Affiliation>()) : affiliationMap(owner, effect.node),
+      // a deleted node's subscribers travel in the effect; its members are gone with it
+      effect.type === 'node-deleted' ? Promise.resolve(undefined) : engine.nodeMembers(owner, effect.node),
     ]);
     return {
       ownerResources: who.ownerResources,
       contacts: who.contacts,
-      subscribers: subs.filter((s) => s.state === 'subscribed').map((s) => ({ jid: s.jid, subid: s.subid })),
+      subscribers: (members?.subscriptions ?? []).map((s) => ({ jid: s.jid, subid: s.subid })),
       roster: rosterEntries(cached),
-      affiliations,
+      affiliations: new Map((members?.affiliations ?? []).map((a) => [a.jid, a.affiliation as Affiliation])),
     };
   };
 
