@@ -8,6 +8,7 @@ import { startBrokerStack, type BrokerStack } from '../harness/stack';
 import { createTempDatabase, type TempDatabase } from '../harness/postgres';
 import { eventually, sleep, sqlRows as sqlRowsOf } from '../harness/wait';
 import { connectPepClient, eventAbout, eventItems, type PepClient } from '../harness/pep-client';
+import { itemsIq, publishIq, resultItemIds, retractIq } from '../harness/pubsub-iq';
 
 // The same client-visible scenarios against both servers the broker supports: Prosody 0.12
 // (mod_delegation :2, privileges :2, filtering honoured, no `to` kept) and ejabberd 23.01 (delegation :1,
@@ -33,23 +34,6 @@ let idn = 0;
 const nextId = (p: string) => `${p}-${++idn}`;
 const tune = (title: string) => xml('tune', { xmlns: 'http://jabber.org/protocol/tune' }, xml('title', {}, title));
 
-function publishIq(node: string, itemId: string | undefined, payload: Element, opts: { to?: string; options?: Record<string, string> } = {}): Element {
-  const children: Element[] = [xml('publish', { node }, xml('item', itemId ? { id: itemId } : {}, payload))];
-  if (opts.options) {
-    children.push(xml('publish-options', {}, xml('x', { xmlns: 'jabber:x:data', type: 'submit' },
-      xml('field', { var: 'FORM_TYPE', type: 'hidden' }, xml('value', {}, `${PUBSUB}#publish-options`)),
-      ...Object.entries(opts.options).map(([k, v]) => xml('field', { var: `pubsub#${k}` }, xml('value', {}, v))))));
-  }
-  return xml('iq', { type: 'set', id: nextId('pub'), ...(opts.to ? { to: opts.to } : {}) }, xml('pubsub', { xmlns: PUBSUB }, ...children));
-}
-
-const itemsIq = (node: string, to?: string) =>
-  xml('iq', { type: 'get', id: nextId('items'), ...(to ? { to } : {}) }, xml('pubsub', { xmlns: PUBSUB }, xml('items', { node })));
-
-const retractIq = (node: string, itemId: string) =>
-  xml('iq', { type: 'set', id: nextId('retract') }, xml('pubsub', { xmlns: PUBSUB }, xml('retract', { node }, xml('item', { id: itemId }))));
-
-const itemIds = (res: Element) => res.getChild('pubsub', PUBSUB)!.getChild('items')!.getChildren('item').map((i) => i.attrs.id);
 const titleOf = (res: Element, id: string) =>
   res.getChild('pubsub', PUBSUB)!.getChild('items')!.getChildren('item').find((i) => i.attrs.id === id)?.getChild('tune')?.getChildText('title');
 
@@ -195,33 +179,33 @@ for (const kind of XMPP_SERVER_KINDS) {
       const res2 = await iq(alice, publishIq(node, undefined, tune('second')));
       const generated = res2.getChild('pubsub', PUBSUB)?.getChild('publish')?.getChild('item')?.attrs.id;
       assert.ok(generated, 'a generated item id is returned');
-      assert.deepEqual(itemIds(await iq(alice, itemsIq(node))), [generated], 'max_items 1 by default: the newest replaced the first');
-      assert.equal(titleOf(await iq(alice, itemsIq(node, 'alice@localhost')), generated), 'second');
+      assert.deepEqual(resultItemIds(await iq(alice, itemsIq(node))), [generated], 'max_items 1 by default: the newest replaced the first');
+      assert.equal(titleOf(await iq(alice, itemsIq(node, { to: 'alice@localhost' })), generated), 'second');
     });
 
     test('another user reads an open node; a presence node is refused to a stranger; retract works', async () => {
       const node = 'urn:xmpp:interop:open';
       await iq(alice, publishIq(node, 'a', tune('A'), { options: { access_model: 'open', max_items: '10' } }));
       await iq(alice, publishIq(node, 'b', tune('B')));
-      assert.deepEqual(itemIds(await iq(bob, itemsIq(node, 'alice@localhost'))), ['a', 'b']);
-      assert.deepEqual(itemIds(await iq(carol, itemsIq(node, 'alice@localhost'))), ['a', 'b']);
+      assert.deepEqual(resultItemIds(await iq(bob, itemsIq(node, { to: 'alice@localhost' }))), ['a', 'b']);
+      assert.deepEqual(resultItemIds(await iq(carol, itemsIq(node, { to: 'alice@localhost' }))), ['a', 'b']);
       await expectError(iq(bob, publishIq(node, 'x', tune('hijack'), { to: 'alice@localhost' })), 'forbidden');
       await iq(alice, publishIq('urn:xmpp:interop:private', 'p', tune('P')));
-      await expectError(iq(carol, itemsIq('urn:xmpp:interop:private', 'alice@localhost')), 'not-authorized');
+      await expectError(iq(carol, itemsIq('urn:xmpp:interop:private', { to: 'alice@localhost' })), 'not-authorized');
       await iq(alice, retractIq(node, 'a'));
-      assert.deepEqual(itemIds(await iq(bob, itemsIq(node, 'alice@localhost'))), ['b']);
+      assert.deepEqual(resultItemIds(await iq(bob, itemsIq(node, { to: 'alice@localhost' }))), ['b']);
       await expectError(iq(alice, retractIq(node, 'a')), 'item-not-found');
     });
 
     test('an account addressed in another case (ALICE@LocalHost) is the same account', async () => {
       const node = 'urn:xmpp:interop:case';
       await iq(alice, publishIq(node, 'c1', tune('C1'), { options: { access_model: 'open' } }));
-      const read = await iqById(carol, itemsIq(node, 'ALICE@LocalHost'));
+      const read = await iqById(carol, itemsIq(node, { to: 'ALICE@LocalHost' }));
       assert.equal(read.attrs.from?.toLowerCase(), 'alice@localhost');
-      assert.deepEqual(itemIds(read), ['c1']);
+      assert.deepEqual(resultItemIds(read), ['c1']);
       const own = await iqById(alice, publishIq(node, 'c2', tune('C2'), { to: 'Alice@localhost' }));
       assert.equal(own.attrs.type, 'result');
-      assert.deepEqual(itemIds(await iq(carol, itemsIq(node, 'alice@localhost'))), ['c2'], 'the same node (max_items 1)');
+      assert.deepEqual(resultItemIds(await iq(carol, itemsIq(node, { to: 'alice@localhost' }))), ['c2'], 'the same node (max_items 1)');
       await expectError(iqById(carol, publishIq(node, 'x', tune('X'), { to: 'ALICE@localhost' })), 'forbidden');
     });
 
@@ -296,8 +280,8 @@ for (const kind of XMPP_SERVER_KINDS) {
         }
         assert.deepEqual(await carolN.eventsAfterQuiet(eventAbout(node, 'alice@localhost'), 1500), [], 'a stranger is not notified');
         // the contact reads the presence-model node, the stranger may not
-        assert.deepEqual(itemIds(await iq(bob, itemsIq(node, 'alice@localhost'))), ['happy']);
-        await expectError(iq(carol, itemsIq(node, 'alice@localhost')), 'not-authorized');
+        assert.deepEqual(resultItemIds(await iq(bob, itemsIq(node, { to: 'alice@localhost' }))), ['happy']);
+        await expectError(iq(carol, itemsIq(node, { to: 'alice@localhost' })), 'not-authorized');
         // a new resource of the contact gets the last item, with <delay/>
         const late = await pep('bob', 'late');
         const msg = await late.waitForEvent(eventAbout(node, 'alice@localhost', 'items'), 10_000, 'last item on login');
@@ -310,15 +294,15 @@ for (const kind of XMPP_SERVER_KINDS) {
     test('access models roster and whitelist: roster groups and owner-set members decide, on either server', async () => {
       const rosterNode = 'urn:xmpp:interop:roster';
       await iq(alice, publishIq(rosterNode, 'r', tune('R'), { options: { access_model: 'roster', roster_groups_allowed: 'friends' } }));
-      assert.deepEqual(itemIds(await iq(bob, itemsIq(rosterNode, 'alice@localhost'))), ['r'], 'bob is in group friends');
-      await expectError(iq(carol, itemsIq(rosterNode, 'alice@localhost')), 'not-authorized');
+      assert.deepEqual(resultItemIds(await iq(bob, itemsIq(rosterNode, { to: 'alice@localhost' }))), ['r'], 'bob is in group friends');
+      await expectError(iq(carol, itemsIq(rosterNode, { to: 'alice@localhost' })), 'not-authorized');
       const wl = 'urn:xmpp:interop:whitelist';
       await iq(alice, publishIq(wl, 'w', tune('W'), { options: { access_model: 'whitelist' } }));
-      await expectError(iq(bob, itemsIq(wl, 'alice@localhost')), 'not-allowed');
+      await expectError(iq(bob, itemsIq(wl, { to: 'alice@localhost' })), 'not-allowed');
       await iq(alice, xml('iq', { type: 'set', id: nextId('aff') }, xml('pubsub', { xmlns: `${PUBSUB}#owner` },
         xml('affiliations', { node: wl }, xml('affiliation', { jid: 'carol@localhost', affiliation: 'member' })))));
-      assert.deepEqual(itemIds(await iq(carol, itemsIq(wl, 'alice@localhost'))), ['w'], 'a member reads');
-      await expectError(iq(bob, itemsIq(wl, 'alice@localhost')), 'not-allowed');
+      assert.deepEqual(resultItemIds(await iq(carol, itemsIq(wl, { to: 'alice@localhost' }))), ['w'], 'a member reads');
+      await expectError(iq(bob, itemsIq(wl, { to: 'alice@localhost' })), 'not-allowed');
     });
 
     test('a client that just disconnects is online for a bounded time only (ejabberd sends no unavailable presence)', async () => {
@@ -347,7 +331,7 @@ for (const kind of XMPP_SERVER_KINDS) {
       } finally {
         await stack.restart('pep');
       }
-      assert.deepEqual(itemIds(await iq(alice, itemsIq(node))), ['n1']);
+      assert.deepEqual(resultItemIds(await iq(alice, itemsIq(node))), ['n1']);
     });
 
     test('a worker killed while it holds a request: internal-server-error within the bound, nothing applied', async () => {
@@ -366,7 +350,7 @@ for (const kind of XMPP_SERVER_KINDS) {
         holder.release();
         await stack.restart('pep');
       }
-      assert.deepEqual(itemIds(await iq(alice, itemsIq(node))), ['k0'], 'the killed publish was not applied');
+      assert.deepEqual(resultItemIds(await iq(alice, itemsIq(node))), ['k0'], 'the killed publish was not applied');
     });
 
     test('a worker that answers garbage: internal-server-error, never silence', async () => {
@@ -393,7 +377,7 @@ for (const kind of XMPP_SERVER_KINDS) {
       await expectError(iq(alice, itemsIq(node)), 'service-unavailable');
       await stack.restart(stack.ingress);
       const res = await eventually(() => iq(alice, itemsIq(node), 2000).catch(() => null), 15_000, 'PEP answered after the reconnect');
-      assert.deepEqual(itemIds(res), ['r1']);
+      assert.deepEqual(resultItemIds(res), ['r1']);
     });
 
     test('the component reconnects while no PEP worker runs: delegation is active anyway, PEP answers once the worker is back', async () => {
@@ -416,7 +400,7 @@ for (const kind of XMPP_SERVER_KINDS) {
       } finally {
         await stack.restart('pep');
       }
-      assert.deepEqual(itemIds(await iq(alice, itemsIq(node))), ['w1']);
+      assert.deepEqual(resultItemIds(await iq(alice, itemsIq(node))), ['w1']);
     });
 
     if (kind === 'ejabberd') test('ejabberd accepted every wrapper the broker sent (no "invalid delegated payload" in its log)', async () => {

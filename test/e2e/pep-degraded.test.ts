@@ -1,56 +1,35 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import xml from '@xmpp/xml';
-import { startProsody, type ProsodyHandle } from '../harness/prosody';
-import { iq, closeAll, StanzaErrorResponse, type Client } from '../harness/xmpp-client';
-import { connectPepClient, eventAbout, type PepClient } from '../harness/pep-client';
-import { startBrokerStack, type BrokerStack } from '../harness/stack';
-import { createTempDatabase, type TempDatabase } from '../harness/postgres';
-import { eventually, sqlRows as sqlRowsOf } from '../harness/wait';
-import { itemsIq, NS_PUBSUB, publishIq, pubsubCondition, resultItemIds } from '../harness/pubsub-iq';
+import { iq, StanzaErrorResponse } from '../harness/xmpp-client';
+import { eventAbout, type PepClient } from '../harness/pep-client';
+import { startPepScenario, type PepScenario } from '../harness/pep-scenario';
+import { eventually } from '../harness/wait';
+import { itemsIq, publishIq, pubsubCondition, resultItemIds } from '../harness/pubsub-iq';
 
 // PEP on a Prosody that delegates but grants no XEP-0356 privileges (no privileged_entities): requests are
 // still served; what needs a privilege degrades, is logged and audited, and nothing crashes. Rosters are
 // unknown, so presence-model nodes fail closed for contacts; notifications cannot be sent.
-const require = createRequire(import.meta.url);
-const pg = require('pg') as typeof import('pg');
-
-const PW = 'pw';
 const TUNE = 'http://jabber.org/protocol/tune';
 const ALICE = 'alice@localhost';
 
-let prosody: ProsodyHandle;
-let stack: BrokerStack;
-let db: TempDatabase;
-let sql: import('pg').Pool;
-const clients: Client[] = [];
+let sc: PepScenario;
 let alice: PepClient;
 let bob: PepClient;
 
-const sqlRows = (text: string, values: unknown[] = []) => sqlRowsOf(sql, text, values);
+const sqlRows = (text: string, values: unknown[] = []) => sc.sqlRows(text, values);
 
 before(async () => {
-  prosody = await startProsody({
-    users: ['alice', 'bob'].map((user) => ({ user, password: PW })),
-    privileges: false,
-    rosters: { alice: [{ jid: 'bob@localhost', subscription: 'both' }], bob: [{ jid: ALICE, subscription: 'both' }] },
+  sc = await startPepScenario({
+    users: ['alice', 'bob'],
+    prosody: { privileges: false, rosters: { alice: [{ jid: 'bob@localhost', subscription: 'both' }], bob: [{ jid: ALICE, subscription: 'both' }] } },
   });
-  db = await createTempDatabase();
-  sql = new pg.Pool({ connectionString: db.url, max: 2 });
-  stack = await startBrokerStack({ prosody, mode: 'separate', databaseUrl: db.url, requestTimeoutMs: 5000 });
-  await eventually(async () => (await sqlRows('select 1 from grants where namespace = $1', [NS_PUBSUB])).length > 0, 15_000, 'pubsub grant');
-  alice = await connectPepClient({ port: prosody.c2sPort, user: 'alice', password: PW, resource: 'phone', notify: [TUNE] });
-  bob = await connectPepClient({ port: prosody.c2sPort, user: 'bob', password: PW, resource: 'pc', notify: [TUNE] });
-  clients.push(alice.client, bob.client);
+  alice = await sc.pep('alice', 'phone', [TUNE]);
+  bob = await sc.pep('bob', 'pc', [TUNE]);
 });
 
 after(async () => {
-  await closeAll(clients);
-  await stack?.stop();
-  await sql?.end();
-  await db?.drop();
-  await prosody?.stop();
+  await sc?.stop();
 });
 
 test('without privileges: publish and own reads work, contacts fail closed, refusals are audited, no worker crashes', async () => {
@@ -74,7 +53,7 @@ test('without privileges: publish and own reads work, contacts fail closed, refu
   assert.equal((await sqlRows('select count(*)::int as n from presence_sessions'))[0]!.n, 0);
   assert.deepEqual(await alice.eventsAfterQuiet(eventAbout(TUNE, ALICE), 500), []);
   // every service still answers its health check
-  for (const [name, port] of Object.entries(stack.httpPorts)) {
+  for (const [name, port] of Object.entries(sc.stack.httpPorts)) {
     const res = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.equal(res.status, 200, `${name} /healthz`);
   }

@@ -1,13 +1,10 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import xml from '@xmpp/xml';
-import { startProsody, type ProsodyHandle } from '../harness/prosody';
-import { iq, closeAll, StanzaErrorResponse, type Client } from '../harness/xmpp-client';
-import { connectPepClient, eventAbout, eventItems, NS_EVENT, type PepClient } from '../harness/pep-client';
-import { startBrokerStack, type BrokerStack } from '../harness/stack';
-import { createTempDatabase, type TempDatabase } from '../harness/postgres';
-import { eventually, sqlRows as sqlRowsOf } from '../harness/wait';
+import { iq, StanzaErrorResponse } from '../harness/xmpp-client';
+import { eventAbout, eventItems, NS_EVENT, type PepClient } from '../harness/pep-client';
+import { startPepScenario, type PepScenario } from '../harness/pep-scenario';
+import { eventually } from '../harness/wait';
 import {
   affiliationsSetIq,
   itemsIq,
@@ -30,21 +27,13 @@ import {
 //   frank alice's roster has him as `to` (he does not see her presence), wants +notify
 //   dave  stranger (not in any roster), wants +notify
 //   eve   stranger, subscribes explicitly to an open node
-const require = createRequire(import.meta.url);
-const pg = require('pg') as typeof import('pg');
-
-const PW = 'pw';
 const TUNE = 'http://jabber.org/protocol/tune';
 const MOOD = 'http://jabber.org/protocol/mood';
 const BLOG = 'urn:xmpp:microblog:0';
 const ALICE = 'alice@localhost';
 const QUIET_MS = 1500;
 
-let prosody: ProsodyHandle;
-let stack: BrokerStack;
-let db: TempDatabase;
-let sql: import('pg').Pool;
-const clients: Client[] = [];
+let sc: PepScenario;
 let alice1: PepClient;
 let alice2: PepClient;
 let bob: PepClient;
@@ -54,13 +43,8 @@ let dave: PepClient;
 let eve: PepClient;
 
 const tune = (title: string) => xml('tune', { xmlns: TUNE }, xml('title', {}, title));
-const sqlRows = (text: string, values: unknown[] = []) => sqlRowsOf(sql, text, values);
-
-async function pep(user: string, resource: string, notify: string[]): Promise<PepClient> {
-  const c = await connectPepClient({ port: prosody.c2sPort, user, password: PW, resource, notify });
-  clients.push(c.client);
-  return c;
-}
+const sqlRows = (text: string, values: unknown[] = []) => sc.sqlRows(text, values);
+const pep = (user: string, resource: string, notify: string[]) => sc.pep(user, resource, notify);
 
 async function expectError(p: Promise<unknown>, condition: string, appCondition?: string): Promise<StanzaErrorResponse> {
   try {
@@ -74,15 +58,11 @@ async function expectError(p: Promise<unknown>, condition: string, appCondition?
   assert.fail(`expected ${condition}, got a result`);
 }
 
-/** Waits until the presence of each client has reached the broker's shared state. */
-async function waitOnline(...pcs: PepClient[]) {
-  for (const pc of pcs) await eventually(async () => (await sqlRows('select 1 from presence_sessions where full_jid = $1 and expires_at > now()', [pc.jid])).length > 0, 10_000, `presence of ${pc.jid}`);
-}
-
 before(async () => {
-  prosody = await startProsody({
-    users: ['alice', 'bob', 'carol', 'frank', 'dave', 'eve'].map((user) => ({ user, password: PW })),
-    rosters: {
+  sc = await startPepScenario({
+    users: ['alice', 'bob', 'carol', 'frank', 'dave', 'eve'],
+    stack: { pepReplicas: 2 },
+    prosody: { rosters: {
       alice: [
         { jid: 'bob@localhost', subscription: 'both', groups: ['friends'] },
         { jid: 'carol@localhost', subscription: 'both' },
@@ -91,12 +71,8 @@ before(async () => {
       bob: [{ jid: ALICE, subscription: 'both', groups: ['friends'] }],
       carol: [{ jid: ALICE, subscription: 'both' }],
       frank: [{ jid: ALICE, subscription: 'from' }],
-    },
+    } },
   });
-  db = await createTempDatabase();
-  sql = new pg.Pool({ connectionString: db.url, max: 3 });
-  stack = await startBrokerStack({ prosody, mode: 'separate', databaseUrl: db.url, requestTimeoutMs: 5000, pepReplicas: 2 });
-  await eventually(async () => (await sqlRows('select 1 from grants where namespace = $1', [NS_PUBSUB])).length > 0, 15_000, 'pubsub grant');
   alice1 = await pep('alice', 'phone', [TUNE, MOOD, BLOG]);
   alice2 = await pep('alice', 'laptop', []);
   bob = await pep('bob', 'pc', [TUNE, MOOD, BLOG]);
@@ -104,15 +80,11 @@ before(async () => {
   frank = await pep('frank', 'pc', [TUNE, MOOD]);
   dave = await pep('dave', 'pc', [TUNE, MOOD, BLOG]);
   eve = await pep('eve', 'pc', []);
-  await waitOnline(alice1, alice2, bob, carol, frank, dave, eve);
+  await sc.waitOnline(alice1, alice2, bob, carol, frank, dave, eve);
 });
 
 after(async () => {
-  await closeAll(clients);
-  await stack?.stop();
-  await sql?.end();
-  await db?.drop();
-  await prosody?.stop();
+  await sc?.stop();
 });
 
 describe('notifications', () => {

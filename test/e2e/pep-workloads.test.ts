@@ -1,23 +1,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
 import xml from '@xmpp/xml';
-import { startProsody, type ProsodyHandle } from '../harness/prosody';
-import { iq, closeAll, type Client } from '../harness/xmpp-client';
-import { connectPepClient, eventAbout, eventItems, NS_EVENT, type PepClient } from '../harness/pep-client';
-import { startBrokerStack, type BrokerStack } from '../harness/stack';
-import { createTempDatabase, type TempDatabase } from '../harness/postgres';
-import { eventually, sqlRows as sqlRowsOf } from '../harness/wait';
+import { iq } from '../harness/xmpp-client';
+import { eventAbout, eventItems, NS_EVENT, type PepClient } from '../harness/pep-client';
+import { startPepScenario, type PepScenario } from '../harness/pep-scenario';
 import { discoIq, formValues, itemsIq, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PUBSUB, NS_PUBSUB_OWNER, ownerIq, publishIq, resultItemIds, retractIq } from '../harness/pubsub-iq';
 
 // What real clients do with PEP, each workload round-tripped through delegation on a real Prosody 0.12:
 // avatars (XEP-0084), nickname (XEP-0172), OMEMO device list and bundles, bookmarks (XEP-0402), and the
 // disco a client does first (XEP-0163 §3, bare-JID disco#info / disco#items through the pseudo-namespaces).
-const require = createRequire(import.meta.url);
-const pg = require('pg') as typeof import('pg');
-
-const PW = 'pw';
 const ALICE = 'alice@localhost';
 const AVATAR_DATA = 'urn:xmpp:avatar:data';
 const AVATAR_META = 'urn:xmpp:avatar:metadata';
@@ -27,52 +19,29 @@ const BUNDLES = 'eu.siacs.conversations.axolotl.bundles';
 const BOOKMARKS = 'urn:xmpp:bookmarks:1';
 const QUIET_MS = 1500;
 
-let prosody: ProsodyHandle;
-let stack: BrokerStack;
-let db: TempDatabase;
-let sql: import('pg').Pool;
-const clients: Client[] = [];
+let sc: PepScenario;
 let alice1: PepClient;
 let alice2: PepClient;
 let bob: PepClient;
 let dave: PepClient;
 
-const sqlRows = (text: string, values: unknown[] = []) => sqlRowsOf(sql, text, values);
-
-async function pep(user: string, resource: string, notify: string[]): Promise<PepClient> {
-  const c = await connectPepClient({ port: prosody.c2sPort, user, password: PW, resource, notify });
-  clients.push(c.client);
-  return c;
-}
+const pep = (user: string, resource: string, notify: string[]) => sc.pep(user, resource, notify);
 
 before(async () => {
-  prosody = await startProsody({
-    users: ['alice', 'bob', 'dave'].map((user) => ({ user, password: PW })),
-    rosters: {
-      alice: [{ jid: 'bob@localhost', subscription: 'both' }],
-      bob: [{ jid: ALICE, subscription: 'both' }],
-    },
+  sc = await startPepScenario({
+    users: ['alice', 'bob', 'dave'],
+    prosody: { rosters: { alice: [{ jid: 'bob@localhost', subscription: 'both' }], bob: [{ jid: ALICE, subscription: 'both' }] } },
   });
-  db = await createTempDatabase();
-  sql = new pg.Pool({ connectionString: db.url, max: 2 });
-  stack = await startBrokerStack({ prosody, mode: 'separate', databaseUrl: db.url, requestTimeoutMs: 5000 });
-  await eventually(async () => (await sqlRows('select 1 from grants where namespace = $1', [NS_PUBSUB])).length > 0, 15_000, 'pubsub grant');
   const everything = [AVATAR_META, NICK, DEVICELIST, BOOKMARKS];
   alice1 = await pep('alice', 'phone', everything);
   alice2 = await pep('alice', 'laptop', everything);
   bob = await pep('bob', 'pc', everything);
   dave = await pep('dave', 'pc', everything);
-  for (const pc of [alice1, alice2, bob, dave]) {
-    await eventually(async () => (await sqlRows('select 1 from presence_sessions where full_jid = $1', [pc.jid])).length > 0, 10_000, `presence of ${pc.jid}`);
-  }
+  await sc.waitOnline(alice1, alice2, bob, dave);
 });
 
 after(async () => {
-  await closeAll(clients);
-  await stack?.stop();
-  await sql?.end();
-  await db?.drop();
-  await prosody?.stop();
+  await sc?.stop();
 });
 
 test('avatar (XEP-0084): data then metadata; contacts get the metadata and fetch the data by id', async () => {

@@ -87,7 +87,8 @@ export function encodeEnvelope(value: RequestEnvelope | ReplyEnvelope | Outbound
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-function decodeWith<T>(schema: z.ZodType<T>, data: Uint8Array): Decoded<T> {
+/** JSON bytes through a zod schema: the value, or why not (never throws). */
+export function decodeWith<T>(schema: z.ZodType<T>, data: Uint8Array): Decoded<T> {
   let json: unknown;
   try {
     json = JSON.parse(decoder.decode(data));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { decodeWith, type Decoded } from './envelope';
 
 /**
  * Contracts between the ingress and the workers for shared user state: presences the server forwards
@@ -80,24 +81,9 @@ export const IqResponseEnvelopeSchema = z.discriminatedUnion('ok', [
 export type IqResponseEnvelope = z.infer<typeof IqResponseEnvelopeSchema>;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 export function encodeStateEnvelope(value: PresenceEnvelope | IqRequestEnvelope | IqResponseEnvelope): Uint8Array {
   return encoder.encode(JSON.stringify(value));
-}
-
-type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
-
-function decodeWith<T>(schema: z.ZodType<T>, data: Uint8Array): Decoded<T> {
-  let json: unknown;
-  try {
-    json = JSON.parse(decoder.decode(data));
-  } catch {
-    return { ok: false, reason: 'envelope is not JSON' };
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) return { ok: false, reason: `envelope invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}` };
-  return { ok: true, value: parsed.data };
 }
 
 export const decodePresence = (data: Uint8Array): Decoded<PresenceEnvelope> => decodeWith(PresenceEnvelopeSchema, data);
