@@ -93,7 +93,7 @@ export {
   BARE_JID_IDENTITIES,
 } from './translator';
 export type { PubsubIqContext, PepDiscoContext, PubsubProtocolErrorName, StanzaErrorSpec, TranslatorLogger } from './translator';
-export { planNotifications, audienceRecipients, lastItemMessage, lastItemTargets, planLastItemMessages } from './notify';
+export { planNotifications, announcesToAudience, audienceRecipients, lastItemMessage, lastItemTargets, planLastItemMessages } from './notify';
 export type { AudienceContact, NotificationAudience, OutgoingMessage, PlanOptions, LastItemNode, LastItemTargetsInput } from './notify';
 export {
   FEATURES,

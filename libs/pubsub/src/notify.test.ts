@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import xml, { type Element } from '@xmpp/xml';
 import { parseXml } from '@dbroker/protocol';
 import type { Affiliation } from './access';
-import { buildConfig, type NodeConfig } from './config';
+import { buildConfig, DEFAULT_NODE_CONFIG, type NodeConfig } from './config';
 import type { PubsubEffect, PubsubItem } from './engine';
-import { lastItemTargets, planLastItemMessages, planNotifications, type AudienceContact, type NotificationAudience } from './notify';
+import { announcesToAudience, lastItemTargets, planLastItemMessages, planNotifications, type AudienceContact, type NotificationAudience } from './notify';
 
 const OWNER = 'juliet@capulet.lit';
 const NODE = 'urn:xmpp:mood';
@@ -203,4 +203,16 @@ describe('last items on initial presence (XEP-0163 §4.3.3)', () => {
         `<delay xmlns='urn:xmpp:delay' from='${OWNER}' stamp='2026-11-24T05:00:00.000Z'/></message>`,
     );
   });
+});
+
+test('announcesToAudience: only effects that carry an event for the node audience', () => {
+  const config = { ...DEFAULT_NODE_CONFIG };
+  const base = { service: 'o@example.org', node: 'n', config, seq: 1, at: new Date() };
+  assert.equal(announcesToAudience({ ...base, type: 'published', itemId: 'i', payload: '<x xmlns="u"/>', publisher: 'o@example.org/r' }), true);
+  assert.equal(announcesToAudience({ ...base, type: 'retracted', itemId: 'i', notify: false }), false);
+  assert.equal(announcesToAudience({ ...base, type: 'retracted', itemId: 'i', notify: true }), true);
+  assert.equal(announcesToAudience({ ...base, type: 'purged' }), true);
+  assert.equal(announcesToAudience({ ...base, type: 'purged', config: { ...config, notify_delete: false } }), false);
+  assert.equal(announcesToAudience({ type: 'config-changed', service: 'o@example.org', node: 'n', config, previous: config, at: new Date() }), false);
+  assert.equal(announcesToAudience({ type: 'node-created', service: 'o@example.org', node: 'n', config }), false);
 });

@@ -137,6 +137,11 @@ function eventFor(effect: PubsubEffect, opts: PlanOptions): Element | undefined 
   }
 }
 
+/** Whether an effect announces anything to its node's audience (so the caller need not gather one otherwise). */
+export function announcesToAudience(effect: PubsubEffect): boolean {
+  return effect.type !== 'subscribed' && eventFor(effect, {}) !== undefined;
+}
+
 /**
  * The messages an effect causes. Node events go to the audience (`audienceRecipients`; for a deleted
  * node its former subscribers come from the effect, the audience's being gone); `subscribed` sends the

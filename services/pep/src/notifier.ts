@@ -1,6 +1,7 @@
 import { outboundSubject, sendPrivilegedMessage, type Bus } from '@dbroker/bus';
 import { bareJid } from '@dbroker/protocol';
 import {
+  announcesToAudience,
   planLastItemMessages,
   planNotifications,
   type Affiliation,
@@ -41,9 +42,6 @@ export interface NotifierOptions {
   concurrency: number;
   onSent?: (kind: 'notification' | 'last-item', ok: boolean) => void;
 }
-
-/** Effects that announce something to a node's audience (the rest need no audience). */
-const AUDIENCE_EFFECTS = new Set<PubsubEffect['type']>(['published', 'retracted', 'node-deleted', 'purged', 'config-changed']);
 
 export function createNotifier(opts: NotifierOptions) {
   const { engine, userState, logger } = opts;
@@ -137,7 +135,8 @@ export function createNotifier(opts: NotifierOptions) {
     /** Notifies what a request changed; returns at once. */
     onEffects(server: string, requestId: string, effects: PubsubEffect[]): void {
       for (const effect of effects) {
-        if (effect.type !== 'subscribed' && !AUDIENCE_EFFECTS.has(effect.type)) continue;
+        // only a new subscription (its last item) or an announcement to the node's audience sends anything
+        if (effect.type !== 'subscribed' && !announcesToAudience(effect)) continue;
         run('notification', async () => {
           const audience: NotificationAudience =
             effect.type === 'subscribed' ? { ownerResources: [], subscribers: [], contacts: [] } : await audienceFor(effect);
