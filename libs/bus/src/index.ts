@@ -38,3 +38,5 @@ export {
   decodeIqResponse,
 } from './state-envelopes';
 export type { Caps, PresenceEnvelope, IqRequestEnvelope, IqResponseEnvelope, IqRequestError } from './state-envelopes';
+export { createRequester, requesterFor } from './requester';
+export type { Requester, RequestOutcome } from './requester';

@@ -1,4 +1,5 @@
-import { errors, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { requesterFor } from './requester';
 import { IqRequestEnvelopeSchema, decodeIqResponse, encodeStateEnvelope, type IqRequestEnvelope, type IqResponseEnvelope } from './state-envelopes';
 
 /**
@@ -16,18 +17,11 @@ export async function requestIq(nc: NatsConnection, subject: string, env: IqRequ
   if (!valid.success) {
     return { v: 1, ok: false, error: 'bad-request', reason: `envelope invalid: ${valid.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}` };
   }
-  let data: Uint8Array;
-  try {
-    data = (await nc.request(subject, encodeStateEnvelope(valid.data), { timeout: natsTimeoutMs })).data;
-  } catch (err) {
-    if ((err instanceof errors.RequestError && err.isNoResponders()) || err instanceof errors.NoRespondersError) {
-      return { v: 1, ok: false, error: 'offline', reason: `no ingress holds the component link (no responders on ${subject})` };
-    }
-    if (err instanceof errors.TimeoutError || (err instanceof errors.RequestError && err.cause instanceof errors.TimeoutError)) {
-      return { v: 1, ok: false, error: 'timeout', reason: `no answer from the ingress within ${natsTimeoutMs} ms on ${subject}` };
-    }
-    return { v: 1, ok: false, error: 'offline', reason: `bus unavailable: ${(err as Error).message}` };
-  }
+  const out = await requesterFor(nc).request(subject, encodeStateEnvelope(valid.data), { timeoutMs: natsTimeoutMs });
+  if (out.kind === 'no-responders') return { v: 1, ok: false, error: 'offline', reason: `no ingress holds the component link (no responders on ${subject})` };
+  if (out.kind === 'timeout') return { v: 1, ok: false, error: 'timeout', reason: `no answer from the ingress within ${natsTimeoutMs} ms on ${subject}` };
+  if (out.kind === 'bus-down') return { v: 1, ok: false, error: 'offline', reason: `bus unavailable: ${out.reason}` };
+  const data = out.msg.data;
   const res = decodeIqResponse(data);
   if (!res.ok) return { v: 1, ok: false, error: 'offline', reason: `invalid answer from the ingress: ${res.reason}` };
   return res.value;

@@ -1,4 +1,5 @@
-import { errors, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { requesterFor } from './requester';
 import { OutboundEnvelopeSchema, decodeOutboundAck, encodeEnvelope, type OutboundAck, type OutboundEnvelope } from './envelope';
 
 /**
@@ -18,18 +19,11 @@ export async function sendPrivilegedMessage(nc: NatsConnection, subject: string,
   if (!valid.success) {
     return { v: 1, ok: false, error: 'bad-request', reason: `envelope invalid: ${valid.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}` };
   }
-  let data: Uint8Array;
-  try {
-    data = (await nc.request(subject, encodeEnvelope(valid.data), { timeout: timeoutMs })).data;
-  } catch (err) {
-    if ((err instanceof errors.RequestError && err.isNoResponders()) || err instanceof errors.NoRespondersError) {
-      return { v: 1, ok: false, error: 'offline', reason: `no ingress holds the component link (no responders on ${subject})` };
-    }
-    if (err instanceof errors.TimeoutError || (err instanceof errors.RequestError && err.cause instanceof errors.TimeoutError)) {
-      return { v: 1, ok: false, error: 'offline', reason: `no ack within ${timeoutMs} ms on ${subject} (the message may or may not have been sent)` };
-    }
-    return { v: 1, ok: false, error: 'offline', reason: `bus unavailable: ${(err as Error).message}` };
-  }
+  const out = await requesterFor(nc).request(subject, encodeEnvelope(valid.data), { timeoutMs });
+  if (out.kind === 'no-responders') return { v: 1, ok: false, error: 'offline', reason: `no ingress holds the component link (no responders on ${subject})` };
+  if (out.kind === 'timeout') return { v: 1, ok: false, error: 'offline', reason: `no ack within ${timeoutMs} ms on ${subject} (the message may or may not have been sent)` };
+  if (out.kind === 'bus-down') return { v: 1, ok: false, error: 'offline', reason: `bus unavailable: ${out.reason}` };
+  const data = out.msg.data;
   const ack = decodeOutboundAck(data);
   if (!ack.ok) return { v: 1, ok: false, error: 'offline', reason: `invalid ack from the ingress: ${ack.reason}` };
   return ack.value;

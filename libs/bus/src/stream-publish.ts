@@ -1,21 +1,15 @@
-import { createInbox, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { createRequester } from './requester';
 
 /**
- * JetStream publishes with a PubAck, over ONE wildcard inbox subscription (replies matched by token), as the
- * ingress's request forwarder does: `jetstream().publish()` goes through nats.js' `request()`, which builds
- * two Error objects (stack traces) per call, a visible share of the ingress's CPU on the audit path. The
- * message id (`Nats-Msg-Id`) makes a publish retried after a lost ack a duplicate the stream drops.
+ * JetStream publishes with a PubAck through our own requester (`jetstream().publish()` goes through nats.js'
+ * `request()`, which builds two Error objects per call). The message id (`Nats-Msg-Id`) makes a publish
+ * retried after a lost ack a duplicate the stream drops.
  */
 export interface StreamPublisher {
   /** Resolves once the stream stored the message (or already had its id); rejects with the reason otherwise. */
   publish(subject: string, body: string, msgId: string, timeoutMs: number): Promise<void>;
   close(): void;
-}
-
-interface Pending {
-  resolve: () => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
 }
 
 /** What a PubAck says (JetStream API: `{ stream, seq, duplicate? }` or `{ error: { code, description } }`). */
@@ -32,44 +26,18 @@ export function readPubAck(data: Uint8Array): { ok: true } | { ok: false; reason
 }
 
 export function createStreamPublisher(nc: NatsConnection): StreamPublisher {
-  const inbox = createInbox();
-  const pending = new Map<string, Pending>();
-  let seq = 0;
-  const settle = (token: string, err?: Error) => {
-    const p = pending.get(token);
-    if (!p) return;
-    pending.delete(token);
-    clearTimeout(p.timer);
-    if (err) p.reject(err);
-    else p.resolve();
-  };
-  const sub = nc.subscribe(`${inbox}.*`, {
-    callback: (err, msg: Msg) => {
-      if (err) return;
-      const token = msg.subject.slice(inbox.length + 1);
-      if (msg.headers?.hasError && msg.headers.code === 503) return settle(token, new Error(`no stream takes ${msg.subject} (no responders)`));
-      const ack = readPubAck(msg.data);
-      settle(token, ack.ok ? undefined : new Error(ack.reason));
-    },
-  });
+  const requester = createRequester(nc);
   return {
-    publish(subject, body, msgId, timeoutMs) {
-      const token = (++seq).toString(36);
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => settle(token, new Error(`no PubAck within ${timeoutMs} ms`)), timeoutMs);
-        pending.set(token, { resolve, reject, timer });
-        try {
-          const h = natsHeaders();
-          h.set('Nats-Msg-Id', msgId);
-          nc.publish(subject, body, { reply: `${inbox}.${token}`, headers: h });
-        } catch (err) {
-          settle(token, err as Error);
-        }
-      });
+    async publish(subject, body, msgId, timeoutMs) {
+      const h = natsHeaders();
+      h.set('Nats-Msg-Id', msgId);
+      const out = await requester.request(subject, body, { timeoutMs, headers: h });
+      if (out.kind === 'no-responders') throw new Error(`no stream takes ${subject} (no responders)`);
+      if (out.kind === 'timeout') throw new Error(`no PubAck within ${timeoutMs} ms`);
+      if (out.kind === 'bus-down') throw new Error(out.reason);
+      const ack = readPubAck(out.msg.data);
+      if (!ack.ok) throw new Error(ack.reason);
     },
-    close() {
-      sub.unsubscribe();
-      for (const token of [...pending.keys()]) settle(token, new Error('stream publisher closed'));
-    },
+    close: () => requester.close(),
   };
 }
