@@ -162,6 +162,9 @@ test('the spans of one request share one trace id from the ingress through NATS 
   const worker = trace.find((s) => s.service === 'dbroker-pep' && s.kindName === 'consumer')!;
   assert.ok(root && worker);
   assert.equal(worker.parentSpanId, root.spanId, 'the worker span is a child of the ingress span (context carried in NATS headers)');
+  // the notification work for the publish runs after the reply, under its own span in the same trace
+  const notify = (await otlp.waitUntil((all) => all.some((s) => s.traceId === traceId && s.name === 'pep notify'), 15_000)).find((s) => s.traceId === traceId && s.name === 'pep notify')!;
+  assert.equal(notify.parentSpanId, worker.spanId, 'the notification span is a child of the worker span');
   const queries = trace.filter((s) => /^pg\.query/.test(s.name));
   assert.ok(queries.length >= 2, 'SQL spans of the publish');
   assert.ok(queries.every((q) => q.service === 'dbroker-pep'));

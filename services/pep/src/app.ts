@@ -54,6 +54,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     logger,
     timeoutMs: config.NOTIFY_TIMEOUT_MS,
     concurrency: config.NOTIFY_CONCURRENCY,
+    tracer: deps.tracer,
     onSent: (kind, ok) => sent.inc({ kind, outcome: ok ? 'sent' : 'failed' }),
   });
   const presences = deps.metrics.counter('dbroker_pep_presences_total', 'Presences applied to the shared presence state', ['kind']);

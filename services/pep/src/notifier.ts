@@ -1,3 +1,4 @@
+import { context, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { outboundSubject, sendPrivilegedMessage, type Bus } from '@dbroker/bus';
 import { bareJid } from '@dbroker/protocol';
 import {
@@ -40,6 +41,7 @@ export interface NotifierOptions {
   logger: NotifierLogger;
   timeoutMs: number;
   concurrency: number;
+  tracer?: Tracer | undefined;
   onSent?: (kind: 'notification' | 'last-item', ok: boolean) => void;
 }
 
@@ -50,6 +52,21 @@ export function createNotifier(opts: NotifierOptions) {
   const waiting: Array<() => void> = [];
   const idle: Array<() => void> = [];
 
+  const tracer = opts.tracer ?? trace.getTracer('@dbroker/pep');
+  // One span per piece of notification work: a child of the request (or presence) that caused it, ending
+  // after the reply; its SQL and sends hang under it.
+  const traced = (what: string, attrs: Record<string, string>, task: () => Promise<number>) => () =>
+    tracer.startActiveSpan(`pep ${what}`, { attributes: attrs }, async (span) => {
+      try {
+        span.setAttribute('dbroker.messages', await task());
+      } catch (err) {
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
   const run = (what: string, task: () => Promise<void>): void => {
     const start = () => {
       active++;
@@ -62,7 +79,11 @@ export function createNotifier(opts: NotifierOptions) {
         });
     };
     if (active < opts.concurrency) start();
-    else waiting.push(start);
+    else {
+      // started later from another task's completion: keep the context of the request that caused it
+      const ctx = context.active();
+      waiting.push(() => context.with(ctx, start));
+    }
   };
 
   const deliver = async (server: string, kind: 'notification' | 'last-item', messages: OutgoingMessage[], requestId?: string) => {
@@ -137,22 +158,30 @@ export function createNotifier(opts: NotifierOptions) {
       for (const effect of effects) {
         // only a new subscription (its last item) or an announcement to the node's audience sends anything
         if (effect.type !== 'subscribed' && !announcesToAudience(effect)) continue;
-        run('notification', async () => {
-          const audience: NotificationAudience =
-            effect.type === 'subscribed' ? { ownerResources: [], subscribers: [], contacts: [] } : await audienceFor(effect);
-          const messages = planNotifications(effect, audience);
-          if (messages.length > 0) await deliver(server, 'notification', messages, requestId);
-          logger.debug({ requestId, effect: effect.type, node: effect.node, recipients: messages.length }, 'notified');
-        });
+        run(
+          'notification',
+          traced('notify', { 'dbroker.effect': effect.type, 'pubsub.node': effect.node }, async () => {
+            const audience: NotificationAudience =
+              effect.type === 'subscribed' ? { ownerResources: [], subscribers: [], contacts: [] } : await audienceFor(effect);
+            const messages = planNotifications(effect, audience);
+            if (messages.length > 0) await deliver(server, 'notification', messages, requestId);
+            logger.debug({ requestId, effect: effect.type, node: effect.node, recipients: messages.length }, 'notified');
+            return messages.length;
+          }),
+        );
       }
     },
     /** Sends the last published items a resource wants when it becomes available (XEP-0163 §4.3.3). */
     onInitialPresence(server: string, fullJid: string, caps: Caps | undefined): void {
-      run('last items', async () => {
-        const messages = await lastItemsFor(fullJid, caps);
-        if (messages.length > 0) await deliver(server, 'last-item', messages);
-        logger.debug({ fullJid, sent: messages.length }, 'last items on presence');
-      });
+      run(
+        'last items',
+        traced('last items', { 'xmpp.from': fullJid }, async () => {
+          const messages = await lastItemsFor(fullJid, caps);
+          if (messages.length > 0) await deliver(server, 'last-item', messages);
+          logger.debug({ fullJid, sent: messages.length }, 'last items on presence');
+          return messages.length;
+        }),
+      );
     },
     /** Resolves when no notification work is pending. */
     async idle(): Promise<void> {
