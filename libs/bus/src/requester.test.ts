@@ -10,7 +10,7 @@ test('one inbox for many requests: replies matched to their request, no responde
   await using nats = await startNatsServer();
   const bus = await connectBus({ url: nats.url, name: 'requester-test', logger: silent });
   const nc = bus.nc;
-  nc.subscribe('echo', { callback: (_e, m) => setTimeout(() => m.respond(`re:${m.string()}`), Math.random() * 20) });
+  nc.subscribe('echo', { callback: (_e, m) => { setTimeout(() => m.respond(`re:${m.string()}`), Math.random() * 20); } });
   let late: (() => void) | undefined;
   nc.subscribe('slow', { callback: (_e, m) => { late = () => m.respond('too late'); } });
   await nc.flush();
