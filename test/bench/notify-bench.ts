@@ -13,12 +13,15 @@
 //   --phases a,b      BENCH_PHASES        which phases (default a,b)
 //   --mode M          BENCH_STACK_MODE    all-in-one | separate (default separate)
 //   --timeout-ms T    BENCH_TIMEOUT_MS    per-publish fan-out bound (default 10000)
+//   --server S        BENCH_SERVER        prosody (default) | ejabberd: (a) is then ejabberd's own mod_pubsub PEP
+//                                         in a second instance, (b) a delegating instance (protocol :1)
 //   --prosody-nagle   BENCH_PROSODY_NAGLE=1  keep Prosody's default Nagle on its sockets (default: off, as
 //                     deploy/prosody recommends: with Nagle a reply that follows a notification to the same
 //                     client waits for the client's delayed ACK, ~40 ms)
 import { parseArgs } from 'node:util';
 import type { Element } from '@xmpp/xml';
-import { startProsody, PEP_HOST, type ProsodyHandle } from '../harness/prosody';
+import { startProsody, PEP_HOST } from '../harness/prosody';
+import { startEjabberd } from '../harness/ejabberd';
 import { connectClient, closeAll, iq, xml, type Client } from '../harness/xmpp-client';
 import { connectPepClient, NS_EVENT } from '../harness/pep-client';
 import { startBrokerStack, type BrokerStack, type StackMode } from '../harness/stack';
@@ -28,7 +31,9 @@ import { publishIq } from '../harness/pubsub-iq';
 const NODE = 'http://jabber.org/protocol/tune';
 const PASSWORD = 'bench-pw';
 const PUBLISHER = 'pub';
+/** Logins at once (ejabberd resets connections when dozens of logins arrive together). */
 const BATCH = 25;
+const EJABBERD_BATCH = 5;
 
 const { values } = parseArgs({
   options: {
@@ -38,6 +43,7 @@ const { values } = parseArgs({
     mode: { type: 'string' },
     'timeout-ms': { type: 'string' },
     'prosody-nagle': { type: 'boolean' },
+    server: { type: 'string' },
   },
 });
 const num = (v: string | undefined, env: string, d: number) => {
@@ -50,6 +56,8 @@ const PUBLISHES = num(values.publishes, 'BENCH_PUBLISHES', 100);
 const TIMEOUT_MS = num(values['timeout-ms'], 'BENCH_TIMEOUT_MS', 10_000);
 const PHASES = (values.phases ?? process.env.BENCH_PHASES ?? 'a,b').split(',').map((s) => s.trim()) as Array<'a' | 'b'>;
 const PROSODY_NAGLE = values['prosody-nagle'] === true || process.env.BENCH_PROSODY_NAGLE === '1';
+const SERVER = (values.server ?? process.env.BENCH_SERVER ?? 'prosody') as 'prosody' | 'ejabberd';
+if (SERVER !== 'prosody' && SERVER !== 'ejabberd') throw new Error('--server: prosody or ejabberd');
 const MODE = (values.mode ?? process.env.BENCH_STACK_MODE ?? 'separate') as StackMode;
 
 const contactName = (i: number) => `c${i}`;
@@ -68,7 +76,7 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
-async function runPhase(prosody: ProsodyHandle, host: string, probes: Record<string, () => number | undefined>): Promise<PhaseResult> {
+async function runPhase(server: { c2sPort: number }, host: string, probes: Record<string, () => number | undefined>): Promise<PhaseResult> {
   const owner = `${PUBLISHER}@${host}`;
   const clients: Client[] = [];
   // item id -> contacts that got it, and when the last did
@@ -83,17 +91,18 @@ async function runPhase(prosody: ProsodyHandle, host: string, probes: Record<str
     }
   };
   try {
-    for (let i = 0; i < CONTACTS; i += BATCH) {
+    const batchSize = SERVER === 'ejabberd' ? EJABBERD_BATCH : BATCH;
+    for (let i = 0; i < CONTACTS; i += batchSize) {
       const batch = await Promise.all(
-        Array.from({ length: Math.min(BATCH, CONTACTS - i) }, (_, j) =>
-          connectPepClient({ port: prosody.c2sPort, user: contactName(i + j), password: PASSWORD, domain: host, resource: 'bench', notify: [NODE] })),
+        Array.from({ length: Math.min(batchSize, CONTACTS - i) }, (_, j) =>
+          connectPepClient({ port: server.c2sPort, user: contactName(i + j), password: PASSWORD, domain: host, resource: 'bench', notify: [NODE] })),
       );
       for (const pc of batch) {
         clients.push(pc.client);
         pc.client.on('stanza', onEvent);
       }
     }
-    const publisher = await connectClient({ port: prosody.c2sPort, user: PUBLISHER, password: PASSWORD, domain: host, resource: 'bench', presence: true });
+    const publisher = await connectClient({ port: server.c2sPort, user: PUBLISHER, password: PASSWORD, domain: host, resource: 'bench', presence: true });
     clients.push(publisher);
     const publishOne = async (id: string) => {
       const t0 = performance.now();
@@ -131,17 +140,16 @@ async function runPhase(prosody: ProsodyHandle, host: string, probes: Record<str
   }
 }
 
-async function main() {
-  const rosterOf = (contact: string, host: string) => [{ jid: `${PUBLISHER}@${host}`, subscription: 'both' as const }];
+async function runProsody(results: Partial<Record<'a' | 'b', PhaseResult>>) {
+  const rosterOf = (host: string) => [{ jid: `${PUBLISHER}@${host}`, subscription: 'both' as const }];
   const hosts = ['localhost', PEP_HOST];
   const users = hosts.flatMap((host) => [PUBLISHER, ...Array.from({ length: CONTACTS }, (_, i) => contactName(i))].map((user) => ({ user, password: PASSWORD, host })));
   const rosters = hosts.flatMap((host) => [
     { user: PUBLISHER, host, items: Array.from({ length: CONTACTS }, (_, i) => ({ jid: `${contactName(i)}@${host}`, subscription: 'both' as const })) },
-    ...Array.from({ length: CONTACTS }, (_, i) => ({ user: contactName(i), host, items: rosterOf(contactName(i), host) })),
+    ...Array.from({ length: CONTACTS }, (_, i) => ({ user: contactName(i), host, items: rosterOf(host) })),
   ]);
   const prosody = await startProsody({ users, rosterList: rosters, pepHost: true, logLevel: 'warn', nagle: PROSODY_NAGLE });
   let stack: BrokerStack | undefined;
-  const results: Partial<Record<'a' | 'b', PhaseResult>> = {};
   try {
     if (PHASES.includes('a')) {
       console.log(`(a) mod_pep: ${CONTACTS} contacts, ${PUBLISHES} publishes`);
@@ -149,21 +157,57 @@ async function main() {
     }
     if (PHASES.includes('b')) {
       stack = await startBrokerStack({ prosody, mode: MODE, logLevel: 'warn', requestTimeoutMs: TIMEOUT_MS });
-      const probes: Record<string, () => number | undefined> = { prosody: () => cpuSeconds(prosody.pid) };
-      for (const [name, pid] of Object.entries(stack.pids)) probes[`broker ${name}`] = () => cpuSeconds(pid!);
-      if (stack.natsPid) probes['nats-server'] = () => cpuSeconds(stack!.natsPid!);
-      probes['postgres'] = () => cpuSecondsByComm((c) => c === 'postgres').seconds;
       console.log(`(b) broker (${MODE}): ${CONTACTS} contacts, ${PUBLISHES} publishes`);
-      results.b = await runPhase(prosody, 'localhost', probes);
+      results.b = await runPhase(prosody, 'localhost', stackProbes(stack, { prosody: () => cpuSeconds(prosody.pid) }));
     }
   } finally {
     await stack?.stop();
     await prosody.stop();
   }
+}
+
+async function runEjabberd(results: Partial<Record<'a' | 'b', PhaseResult>>) {
+  const users = [PUBLISHER, ...Array.from({ length: CONTACTS }, (_, i) => contactName(i))].map((user) => ({ user, password: PASSWORD }));
+  const rosters: Record<string, Array<{ jid: string; subscription: 'both' }>> = {
+    [PUBLISHER]: Array.from({ length: CONTACTS }, (_, i) => ({ jid: `${contactName(i)}@localhost`, subscription: 'both' as const })),
+    ...Object.fromEntries(Array.from({ length: CONTACTS }, (_, i) => [contactName(i), [{ jid: `${PUBLISHER}@localhost`, subscription: 'both' as const }]])),
+  };
+  for (const key of PHASES) {
+    const server = await startEjabberd({ users, rosters, logLevel: 'warning', ...(key === 'a' ? { broker: false, pep: true } : {}) });
+    const probe = { ejabberd: () => cpuSeconds(server.beamPid ?? server.pid) };
+    let stack: BrokerStack | undefined;
+    try {
+      if (key === 'a') {
+        console.log(`(a) mod_pubsub: ${CONTACTS} contacts, ${PUBLISHES} publishes`);
+        results.a = await runPhase(server, server.domain, probe);
+      } else {
+        stack = await startBrokerStack({ prosody: server, mode: MODE, logLevel: 'warn', requestTimeoutMs: TIMEOUT_MS });
+        console.log(`(b) broker (${MODE}): ${CONTACTS} contacts, ${PUBLISHES} publishes`);
+        results.b = await runPhase(server, server.domain, stackProbes(stack, probe));
+      }
+    } finally {
+      await stack?.stop();
+      await server.stop();
+    }
+  }
+}
+
+function stackProbes(stack: BrokerStack, base: Record<string, () => number | undefined>): Record<string, () => number | undefined> {
+  const probes = { ...base };
+  for (const [name, pid] of Object.entries(stack.pids)) probes[`broker ${name}`] = () => cpuSeconds(pid!);
+  if (stack.natsPid) probes['nats-server'] = () => cpuSeconds(stack.natsPid!);
+  probes['postgres'] = () => cpuSecondsByComm((c) => c === 'postgres').seconds;
+  return probes;
+}
+
+async function main() {
+  const results: Partial<Record<'a' | 'b', PhaseResult>> = {};
+  if (SERVER === 'ejabberd') await runEjabberd(results);
+  else await runProsody(results);
   const cols = (['a', 'b'] as const).filter((k) => results[k]);
-  const title = { a: '(a) mod_pep', b: `(b) broker ${MODE}` };
+  const title = { a: SERVER === 'ejabberd' ? '(a) mod_pubsub' : '(a) mod_pep', b: `(b) broker ${MODE}` };
   const row = (label: string, f: (r: PhaseResult) => string) => console.log(`${label.padEnd(34)}${cols.map((k) => f(results[k]!).padStart(22)).join('')}`);
-  console.log(`\nnotification fan-out: 1 publisher, ${CONTACTS} contacts with +notify, ${PUBLISHES} sequential publishes (Prosody nagle ${PROSODY_NAGLE ? 'on' : 'off'})`);
+  console.log(`\nnotification fan-out on ${SERVER === 'ejabberd' ? 'ejabberd 23.01' : `Prosody 0.12 (nagle ${PROSODY_NAGLE ? 'on' : 'off'})`}: 1 publisher, ${CONTACTS} contacts with +notify, ${PUBLISHES} sequential publishes`);
   console.log(`${''.padEnd(34)}${cols.map((k) => title[k].padStart(22)).join('')}`);
   row('publish IQ p50 / p99 (ms)', (r) => `${pct(r.publishMs, 50).toFixed(1)} / ${pct(r.publishMs, 99).toFixed(1)}`);
   row('fan-out complete p50 / p99 (ms)', (r) => `${pct(r.fanoutMs, 50).toFixed(1)} / ${pct(r.fanoutMs, 99).toFixed(1)}`);

@@ -34,6 +34,7 @@ export const DEFAULT_COMPONENT_JID = 'pubsub.localhost';
 export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('../../deploy/ejabberd/ejabberd.yml', import.meta.url));
 const STOP_GRACE_MS = 6_000;
 const START_TIMEOUT_MS = 20_000;
+const API_CONCURRENCY = 4;
 const API_TIMEOUT_MS = 10_000;
 
 export interface EjabberdUser {
@@ -390,7 +391,9 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
     earlyExit.catch(() => undefined);
     beamPid = findBeam(pgid);
     if (beamPid) trackChild(beamPid);
-    await Promise.all((opts.users ?? []).map((u) => register(u.user, u.password, u.host)));
+    // a few at a time: dozens of concurrent API calls time out on a loaded 2-core host
+    const users = opts.users ?? [];
+    for (let i = 0; i < users.length; i += API_CONCURRENCY) await Promise.all(users.slice(i, i + API_CONCURRENCY).map((u) => register(u.user, u.password, u.host)));
     for (const [user, items] of Object.entries(opts.rosters ?? {})) for (const item of items) await addRosterItem(user, item);
   } catch (err) {
     await stop();
