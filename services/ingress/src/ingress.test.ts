@@ -1,24 +1,21 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { trace } from '@opentelemetry/api';
 import xml, { type Element } from '@xmpp/xml';
-import { connectBus, encodeEnvelope, decodeRequest, startWorker, type Bus } from '@dbroker/bus';
-import { createLogger, createMetrics } from '@dbroker/telemetry';
-import { startNatsServer, type NatsServerHandle } from '../../../test/harness/nats-server';
-import { startFakeXmppServer, type FakeXmppServer } from '../../../test/harness/fake-xmpp-server';
-import { IngressEnvSchema } from './config';
-import { startIngress, type Ingress } from './app';
+import { encodeEnvelope, decodeRequest, startWorker, type Bus } from '@dbroker/bus';
+import { createLogger } from '@dbroker/telemetry';
+import type { NatsServerHandle } from '../../../test/harness/nats-server';
+import type { FakeXmppServer } from '../../../test/harness/fake-xmpp-server';
+import type { Ingress } from './app';
+import { COMPONENT, SERVER, startIngressFixture, until as untilFor, type IngressFixture } from './test-fixture';
 
 // The ingress against a scripted XEP-0114 server (for stanzas Prosody never sends: hostile senders,
 // ungranted namespaces, oversized payloads, link faults) and a real nats-server.
-const SERVER = 'localhost';
-const COMPONENT = 'pubsub.localhost';
-const SECRET = 's3cret';
 const TIMEOUT_MS = 600;
 const DLG2 = 'urn:xmpp:delegation:2';
 const DLG1 = 'urn:xmpp:delegation:1';
 const PUBSUB = 'http://jabber.org/protocol/pubsub';
 
+let fx: IngressFixture;
 let nats: NatsServerHandle;
 let fake: FakeXmppServer;
 let ingress: Ingress;
@@ -28,44 +25,23 @@ let seq = 0;
 const logger = createLogger({ service: 'ingress-test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 before(async () => {
-  nats = await startNatsServer();
-  fake = await startFakeXmppServer({ domain: COMPONENT, secret: SECRET });
-  bus = await connectBus({ url: nats.url, name: 'test-side', logger });
-  const config = IngressEnvSchema.parse({
-    XMPP_SERVICE: fake.service,
-    XMPP_DOMAIN: COMPONENT,
-    XMPP_SECRET: SECRET,
-    XMPP_SERVER: SERVER,
-    NATS_URL: nats.url,
+  fx = await startIngressFixture('ingress-test', {
     REQUEST_TIMEOUT_MS: String(TIMEOUT_MS),
     MAX_STANZA_BYTES: '4096',
     PING_INTERVAL_MS: '1000',
     PING_TIMEOUT_MS: '400',
-    RECONNECT_INITIAL_MS: '20',
-    RECONNECT_MAX_MS: '200',
-    FEATURES_CACHE_MS: '0',
     FEATURES_WAIT_MS: '500',
   });
-  ingress = await startIngress(config, { logger, metrics: createMetrics({ service: 'ingress-test' }), tracer: trace.getTracer('test') });
-  await fake.waitForConnection();
+  ({ nats, fake, bus, ingress } = fx);
   advertise(DLG2, [{ ns: PUBSUB }, { ns: 'urn:xmpp:mam:2', attrs: ['node'] }]);
   await until(() => ingress.grants.has(PUBSUB));
 });
 
 after(async () => {
-  await ingress?.stop();
-  await bus?.nc.close();
-  await fake?.stop();
-  await nats?.stop();
+  await fx?.stop();
 });
 
-async function until(cond: () => boolean, timeoutMs = 3000) {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (cond: () => boolean, timeoutMs = 3000) => untilFor(cond, timeoutMs);
 
 function advertise(version: string, grants: Array<{ ns: string; attrs?: string[] }>, from = SERVER) {
   fake.send(xml('message', { from, to: COMPONENT }, xml('delegation', { xmlns: version }, ...grants.map((g) => xml('delegated', { namespace: g.ns }, ...(g.attrs ?? []).map((a) => xml('attribute', { name: a })))))));

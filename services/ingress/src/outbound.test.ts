@@ -1,9 +1,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { trace } from '@opentelemetry/api';
 import xml, { type Element } from '@xmpp/xml';
 import {
-  connectBus,
   encodeEnvelope,
   sendPrivilegedMessage,
   startWorker,
@@ -16,10 +14,9 @@ import {
 } from '@dbroker/bus';
 import { PRIVILEGE_NS_1, PRIVILEGE_NS_2 } from '@dbroker/protocol';
 import { createLogger, createMetrics, type Metrics } from '@dbroker/telemetry';
-import { startNatsServer, type NatsServerHandle } from '../../../test/harness/nats-server';
-import { startFakeXmppServer, type FakeXmppServer } from '../../../test/harness/fake-xmpp-server';
-import { IngressEnvSchema } from './config';
-import { startIngress, type Ingress } from './app';
+import type { FakeXmppServer } from '../../../test/harness/fake-xmpp-server';
+import type { Ingress } from './app';
+import { COMPONENT, SERVER, startIngressFixture, until, type IngressFixture } from './test-fixture';
 import { createIngressMetrics } from './metrics';
 import { createOutboundHandler } from './outbound';
 import { PrivilegeState } from './privileges';
@@ -27,64 +24,29 @@ import type { LinkStatus } from './xmpp-link';
 
 // The XEP-0356 outbound path: a worker asks over NATS, the ingress validates, wraps in the privilege
 // version the server advertised and writes to a scripted XEP-0114 server (test/harness/fake-xmpp-server).
-const SERVER = 'localhost';
-const COMPONENT = 'pubsub.localhost';
-const SECRET = 's3cret';
 const PUBSUB = 'http://jabber.org/protocol/pubsub';
 
 const logger = createLogger({ service: 'outbound-test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
-let nats: NatsServerHandle;
+let fx: IngressFixture;
 let fake: FakeXmppServer;
 let ingress: Ingress;
 let bus: Bus;
 let metrics: Metrics;
-const audit: AuditEvent[] = [];
+let audit: AuditEvent[];
 let seq = 0;
 
 before(async () => {
-  nats = await startNatsServer();
-  fake = await startFakeXmppServer({ domain: COMPONENT, secret: SECRET });
-  bus = await connectBus({ url: nats.url, name: 'worker-side', logger });
-  // The audit events reach JetStream as ordinary publishes: a core subscription sees them too.
-  bus.nc.subscribe('dbroker.events.>', { callback: (_e, m) => void audit.push(JSON.parse(m.string()) as AuditEvent) });
-  const config = IngressEnvSchema.parse({
-    XMPP_SERVICE: fake.service,
-    XMPP_DOMAIN: COMPONENT,
-    XMPP_SECRET: SECRET,
-    XMPP_SERVER: SERVER,
-    NATS_URL: nats.url,
-    REQUEST_TIMEOUT_MS: '2000',
-    MAX_STANZA_BYTES: '4096',
-    PING_INTERVAL_MS: '5000',
-    PING_TIMEOUT_MS: '2000',
-    RECONNECT_INITIAL_MS: '20',
-    RECONNECT_MAX_MS: '200',
-    FEATURES_CACHE_MS: '0',
-    FEATURES_WAIT_MS: '0',
-  });
-  metrics = createMetrics({ service: 'outbound-test' });
-  ingress = await startIngress(config, { logger, metrics, tracer: trace.getTracer('test') });
-  await fake.waitForConnection();
+  fx = await startIngressFixture('outbound-test', { REQUEST_TIMEOUT_MS: '2000', MAX_STANZA_BYTES: '4096' });
+  ({ fake, bus, ingress, metrics, audit } = fx);
   await subscribed();
 });
 
 after(async () => {
-  await ingress?.stop();
-  await bus?.nc.close();
-  await fake?.stop();
-  await nats?.stop();
+  await fx?.stop();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, timeoutMs = 10_000) {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
 
 /** Waits until the ingress has subscribed the outbound subject (it does so once the link is online). */
 async function subscribed(): Promise<void> {

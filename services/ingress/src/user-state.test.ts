@@ -1,9 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { trace } from '@opentelemetry/api';
 import xml, { type Element } from '@xmpp/xml';
 import {
-  connectBus,
   decodePresence,
   encodeStateEnvelope,
   requestIq,
@@ -14,11 +12,10 @@ import {
   type PresenceEnvelope,
 } from '@dbroker/bus';
 import { PRIVILEGE_NS_1, PRIVILEGE_NS_2, parseXml } from '@dbroker/protocol';
-import { createLogger, createMetrics, type Metrics } from '@dbroker/telemetry';
-import { startNatsServer, type NatsServerHandle } from '../../../test/harness/nats-server';
-import { startFakeXmppServer, type FakeXmppServer } from '../../../test/harness/fake-xmpp-server';
-import { IngressEnvSchema } from './config';
-import { startIngress, type Ingress } from './app';
+import { createMetrics, type Metrics } from '@dbroker/telemetry';
+import type { FakeXmppServer } from '../../../test/harness/fake-xmpp-server';
+import type { Ingress } from './app';
+import { COMPONENT, SERVER, startIngressFixture, until, type IngressFixture } from './test-fixture';
 import { createIngressMetrics } from './metrics';
 import { createPresenceForwarder } from './presence-forwarder';
 import { PrivilegeState } from './privileges';
@@ -26,33 +23,22 @@ import { PrivilegeState } from './privileges';
 // Shared user state, ingress side, against a scripted XEP-0114 server: presences the server sends become
 // PresenceEnvelopes on NATS; worker IQs (roster get, caps disco#info) are sent, matched and answered once;
 // the protocol versions of each stream are reported once.
-const SERVER = 'localhost';
-const COMPONENT = 'pubsub.localhost';
-const SECRET = 's3cret';
 const CAPS = 'http://jabber.org/protocol/caps';
 const DLG1 = 'urn:xmpp:delegation:1';
 const DLG2 = 'urn:xmpp:delegation:2';
 
-const logger = createLogger({ service: 'user-state-test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
-let nats: NatsServerHandle;
+let fx: IngressFixture;
 let fake: FakeXmppServer;
 let ingress: Ingress;
 let bus: Bus;
 let metrics: Metrics;
-const audit: AuditEvent[] = [];
+let audit: AuditEvent[];
 const presences: PresenceEnvelope[] = [];
 
 before(async () => {
-  nats = await startNatsServer();
-  fake = await startFakeXmppServer({ domain: COMPONENT, secret: SECRET });
-  bus = await connectBus({ url: nats.url, name: 'worker-side', logger });
-  bus.nc.subscribe('dbroker.events.>', {
-    callback: (_e, m) => {
-      const body = JSON.parse(m.string()) as AuditEvent | { batch: AuditEvent[] };
-      audit.push(...('batch' in body ? body.batch : [body]));
-    },
-  });
+  fx = await startIngressFixture('user-state-test');
+  ({ fake, bus, ingress, metrics, audit } = fx);
   bus.nc.subscribe('xmpp.presence.>', {
     callback: (_e, m) => {
       const d = decodePresence(m.data);
@@ -61,41 +47,14 @@ before(async () => {
     },
   });
   await bus.nc.flush();
-  const config = IngressEnvSchema.parse({
-    XMPP_SERVICE: fake.service,
-    XMPP_DOMAIN: COMPONENT,
-    XMPP_SECRET: SECRET,
-    XMPP_SERVER: SERVER,
-    NATS_URL: nats.url,
-    PING_INTERVAL_MS: '5000',
-    PING_TIMEOUT_MS: '2000',
-    RECONNECT_INITIAL_MS: '20',
-    RECONNECT_MAX_MS: '200',
-    FEATURES_CACHE_MS: '0',
-    FEATURES_WAIT_MS: '0',
-  });
-  metrics = createMetrics({ service: 'user-state-test' });
-  ingress = await startIngress(config, { logger, metrics, tracer: trace.getTracer('test') });
-  await fake.waitForConnection();
   await subscribed();
 });
 
 after(async () => {
-  await ingress?.stop();
-  await bus?.nc.close();
-  await fake?.stop();
-  await nats?.stop();
+  await fx?.stop();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, timeoutMs = 10_000, what = 'condition') {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${what} not met in time`);
-    await sleep(10);
-  }
-}
 
 const ask = (env: IqRequestEnvelope, natsTimeoutMs = env.timeoutMs + 2000): Promise<IqResponseEnvelope> => requestIq(bus.nc, ingress.iqSubject, env, natsTimeoutMs);
 const roster = (to: string, o: Partial<IqRequestEnvelope> = {}): IqRequestEnvelope => ({ v: 1, kind: 'roster-get', to, worker: 'pep-test', timeoutMs: 3000, ...o }) as IqRequestEnvelope;
