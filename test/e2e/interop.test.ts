@@ -3,12 +3,13 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import xml, { type Element } from '@xmpp/xml';
 import { startXmppServer, XMPP_SERVER_KINDS, type XmppServerHandle, type XmppServerKind } from '../harness/xmpp-server';
-import { connectClient, iq, closeAll, StanzaErrorResponse, IqTimeoutError, type Client } from '../harness/xmpp-client';
+import { connectClient, iq, closeAll, StanzaErrorResponse, IqTimeoutError, type Client, expectStanzaError } from '../harness/xmpp-client';
 import { startBrokerStack, type BrokerStack } from '../harness/stack';
 import { createTempDatabase, type TempDatabase } from '../harness/postgres';
 import { eventually, sleep, sqlRows as sqlRowsOf } from '../harness/wait';
 import { connectPepClient, eventAbout, eventItems, type PepClient } from '../harness/pep-client';
 import { itemsIq, publishIq, resultItemIds, retractIq } from '../harness/pubsub-iq';
+import { mamQuery } from '../harness/mam-query';
 
 // The same client-visible scenarios against both servers the broker supports: Prosody 0.12
 // (mod_delegation :2, privileges :2, filtering honoured, no `to` kept) and ejabberd 23.01 (delegation :1,
@@ -19,7 +20,6 @@ const pg = require('pg') as typeof import('pg');
 
 const PUBSUB = 'http://jabber.org/protocol/pubsub';
 const MAM = 'urn:xmpp:mam:2';
-const RSM = 'http://jabber.org/protocol/rsm';
 const DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 const REQUEST_TIMEOUT_MS = 1500;
 /** What a client may wait at most for a broker-made error: the request bound plus slack for a loaded CI host. */
@@ -37,19 +37,7 @@ const tune = (title: string) => xml('tune', { xmlns: 'http://jabber.org/protocol
 const titleOf = (res: Element, id: string) =>
   res.getChild('pubsub', PUBSUB)!.getChild('items')!.getChildren('item').find((i) => i.attrs.id === id)?.getChild('tune')?.getChildText('title');
 
-async function expectError(p: Promise<unknown>, condition: string, boundMs = ANSWER_BOUND_MS): Promise<StanzaErrorResponse> {
-  const t0 = Date.now();
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof IqTimeoutError) assert.fail(`client got silence instead of ${condition}`);
-    assert.ok(err instanceof StanzaErrorResponse, String(err));
-    assert.equal(err.condition, condition, `condition (text: ${err.text})`);
-    assert.ok(Date.now() - t0 <= boundMs, `answered within ${boundMs} ms (took ${Date.now() - t0} ms)`);
-    return err;
-  }
-  assert.fail(`expected ${condition}, got a result`);
-}
+const expectError = (p: Promise<unknown>, condition: string, boundMs = ANSWER_BOUND_MS) => expectStanzaError(p, condition, boundMs);
 
 /**
  * Like iq(), but matches the answer on id alone: addressed as `ALICE@LocalHost`, Prosody answers from the
@@ -71,54 +59,6 @@ async function iqById(c: Client, el: Element, timeoutMs = ANSWER_BOUND_MS): Prom
   });
 }
 
-interface MamPage {
-  entries: string[];
-  complete: string | undefined;
-  first: string | undefined;
-  last: string | undefined;
-  count: number | undefined;
-}
-
-/** One MAM query on a node; asserts every result message arrived before the IQ result and came from the archive. */
-async function mamQuery(c: Client, to: string, node: string | undefined, rsm: { max?: number; after?: string; before?: string } = {}): Promise<MamPage> {
-  const queryid = nextId('q');
-  const set: Element[] = [];
-  if (rsm.max !== undefined) set.push(xml('max', {}, String(rsm.max)));
-  if (rsm.after !== undefined) set.push(xml('after', {}, rsm.after));
-  if (rsm.before !== undefined) set.push(xml('before', {}, rsm.before));
-  const request = xml('iq', { type: 'set', id: nextId('mam'), to },
-    xml('query', { xmlns: MAM, queryid, ...(node === undefined ? {} : { node }) }, ...(set.length ? [xml('set', { xmlns: RSM }, ...set)] : [])));
-  const messages: Element[] = [];
-  let atResult = -1;
-  const listener = (el: Element) => {
-    if (el.name === 'message' && el.getChild('result', MAM)?.attrs.queryid === queryid) messages.push(el);
-    if (el.name === 'iq' && el.attrs.id === request.attrs.id && atResult < 0) atResult = messages.length;
-  };
-  c.on('stanza', listener);
-  try {
-    const res = await iq(c, request);
-    await sleep(100); // a result that comes late shows up here
-    assert.equal(atResult, messages.length, `all ${messages.length} results arrived before the IQ result`);
-    for (const m of messages) assert.equal(m.attrs.from, to, 'results come from the archive JID');
-    const fin = res.getChild('fin', MAM);
-    assert.ok(fin, res.toString());
-    const rs = fin.getChild('set', RSM);
-    const count = rs?.getChildText('count');
-    return {
-      entries: messages.map((m) => {
-        const items = m.getChild('result', MAM)!.getChild('forwarded', 'urn:xmpp:forward:0')!.getChild('message')!.getChild('event', `${PUBSUB}#event`)!.getChild('items')!;
-        const e = items.getChildElements()[0]!;
-        return `${e.name}:${e.attrs.id}`;
-      }),
-      complete: fin.attrs.complete,
-      first: rs?.getChildText('first') ?? undefined,
-      last: rs?.getChildText('last') ?? undefined,
-      count: count === null || count === undefined ? undefined : Number(count),
-    };
-  } finally {
-    c.removeListener('stanza', listener);
-  }
-}
 
 for (const kind of XMPP_SERVER_KINDS) {
   describe(`interop: ${kind}`, () => {
@@ -217,11 +157,11 @@ for (const kind of XMPP_SERVER_KINDS) {
       const expected = [...Array.from({ length: 12 }, (_, i) => `item:m${i + 1}`), 'retract:m4'];
       // the privilege advertisement may trail the grants right after start-up: retry the first query
       const first = await eventually(() => mamQuery(bob, 'alice@localhost', node, { max: 5 }).catch(() => null), 10_000, 'a first MAM answer');
-      assert.equal(first.count, expected.length);
+      assert.equal(first.fin.count, expected.length);
       const forward = [...first.entries];
       let page = first;
-      while (page.complete !== 'true') {
-        page = await mamQuery(bob, 'alice@localhost', node, { max: 5, after: page.last! });
+      while (page.fin.complete !== 'true') {
+        page = await mamQuery(bob, 'alice@localhost', node, { max: 5, after: page.fin.last! });
         forward.push(...page.entries);
         assert.ok(forward.length <= expected.length, 'terminates');
       }
@@ -231,8 +171,8 @@ for (const kind of XMPP_SERVER_KINDS) {
       for (;;) {
         const p = await mamQuery(bob, 'alice@localhost', node, { max: 6, before });
         backward.unshift(p.entries);
-        if (p.complete === 'true') break;
-        before = p.first!;
+        if (p.fin.complete === 'true') break;
+        before = p.fin.first!;
         assert.ok(backward.length <= 5, 'terminates');
       }
       assert.deepEqual(backward.flat(), expected);

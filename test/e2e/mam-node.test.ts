@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import xml, { type Element } from '@xmpp/xml';
 import { startProsody, type ProsodyHandle } from '../harness/prosody';
-import { connectClient, iq, closeAll, StanzaErrorResponse, IqTimeoutError, type Client } from '../harness/xmpp-client';
+import { connectClient, iq, closeAll, type Client, expectStanzaError } from '../harness/xmpp-client';
 import { startBrokerStack, type BrokerStack } from '../harness/stack';
 import { createTempDatabase, type TempDatabase } from '../harness/postgres';
+import { mamQuery } from '../harness/mam-query';
 import { eventually, sleep, sqlRows as sqlRowsOf } from '../harness/wait';
 
 // MAM on PEP nodes end to end (XEP-0313 + XEP-0442): real Prosody 0.12 delegating urn:xmpp:mam:2 with
@@ -17,7 +18,6 @@ const pg = require('pg') as typeof import('pg');
 
 const PUBSUB = 'http://jabber.org/protocol/pubsub';
 const MAM = 'urn:xmpp:mam:2';
-const RSM = 'http://jabber.org/protocol/rsm';
 const NODE = 'urn:xmpp:e2e:mam-open';
 const PRIVATE_NODE = 'urn:xmpp:e2e:mam-private';
 const PW = 'pw';
@@ -51,100 +51,8 @@ function publishIq(node: string, itemId: string, options?: Record<string, string
   return xml('iq', { type: 'set' }, xml('pubsub', { xmlns: PUBSUB }, ...children));
 }
 
-interface QueryOptions {
-  node?: string | undefined;
-  max?: number;
-  after?: string;
-  before?: string;
-  fields?: Record<string, string>;
-  flip?: boolean;
-}
 
-interface MamAnswer {
-  /** Archive ids of the result messages, in arrival order. */
-  ids: string[];
-  /** What each result stands for: `item:<id>` or `retract:<id>`. */
-  entries: string[];
-  fin: { complete: string | undefined; first: string | undefined; index: string | undefined; last: string | undefined; count: number | undefined };
-  messages: Element[];
-}
-
-let queryCounter = 0;
-
-/**
- * One MAM query; resolves with its results and fin. Asserts the ordering contract on the client: every
- * result message for this queryid arrived before the IQ result, none after it.
- */
-async function mamQuery(c: Client, to: string, o: QueryOptions = {}): Promise<MamAnswer> {
-  const queryid = `q${++queryCounter}`;
-  const children: Element[] = [];
-  if (o.fields) {
-    children.push(xml('x', { xmlns: 'jabber:x:data', type: 'submit' },
-      xml('field', { var: 'FORM_TYPE', type: 'hidden' }, xml('value', {}, MAM)),
-      ...Object.entries(o.fields).map(([k, v]) => xml('field', { var: k }, xml('value', {}, v)))));
-  }
-  const set: Element[] = [];
-  if (o.max !== undefined) set.push(xml('max', {}, String(o.max)));
-  if (o.after !== undefined) set.push(xml('after', {}, o.after));
-  if (o.before !== undefined) set.push(xml('before', {}, o.before));
-  if (set.length) children.push(xml('set', { xmlns: RSM }, ...set));
-  if (o.flip) children.push(xml('flip-page'));
-  const node = 'node' in o ? o.node : NODE;
-  const request = xml('iq', { type: 'set', to }, xml('query', { xmlns: MAM, queryid, ...(node === undefined ? {} : { node }) }, ...children));
-
-  const messages: Element[] = [];
-  let messagesAtResult = -1;
-  const listener = (el: Element) => {
-    if (el.name === 'message' && el.getChild('result', MAM)?.attrs.queryid === queryid) messages.push(el);
-    if (el.name === 'iq' && el.attrs.id === request.attrs.id && messagesAtResult < 0) messagesAtResult = messages.length;
-  };
-  c.on('stanza', listener);
-  try {
-    request.attrs.id = `mam-${queryid}`;
-    const res = await iq(c, request);
-    await sleep(150); // anything that would come late shows up here
-    assert.equal(messagesAtResult, messages.length, `all ${messages.length} results arrived before the IQ result (got ${messagesAtResult} before it)`);
-    const fin = res.getChild('fin', MAM);
-    assert.ok(fin, res.toString());
-    const rsm = fin.getChild('set', RSM);
-    const count = rsm?.getChildText('count');
-    for (const m of messages) {
-      assert.equal(m.attrs.from, to, 'results come from the archive JID');
-      assert.equal(m.attrs.to, c.jid!.toString(), 'to the requesting resource');
-    }
-    return {
-      ids: messages.map((m) => m.getChild('result', MAM)!.attrs.id!),
-      entries: messages.map((m) => {
-        const items = m.getChild('result', MAM)!.getChild('forwarded', 'urn:xmpp:forward:0')!.getChild('message')!.getChild('event', `${PUBSUB}#event`)!.getChild('items')!;
-        assert.equal(items.attrs.node, node);
-        const e = items.getChildElements()[0]!;
-        return `${e.name}:${e.attrs.id}`;
-      }),
-      fin: {
-        complete: fin.attrs.complete,
-        first: rsm?.getChildText('first') ?? undefined,
-        index: rsm?.getChild('first')?.attrs.index,
-        last: rsm?.getChildText('last') ?? undefined,
-        count: count === null || count === undefined ? undefined : Number(count),
-      },
-      messages,
-    };
-  } finally {
-    c.removeListener('stanza', listener);
-  }
-}
-
-async function expectError(p: Promise<unknown>, condition: string): Promise<StanzaErrorResponse> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof IqTimeoutError) assert.fail(`client got silence instead of ${condition}`);
-    assert.ok(err instanceof StanzaErrorResponse, String(err));
-    assert.equal(err.condition, condition, `condition (text: ${err.text})`);
-    return err;
-  }
-  assert.fail(`expected ${condition}, got a result`);
-}
+const expectError = (p: Promise<unknown>, condition: string) => expectStanzaError(p, condition);
 
 const EXPECTED = [...Array.from({ length: ITEMS }, (_, i) => `item:i${i + 1}`), ...RETRACTED.map((id) => `retract:${id}`)];
 
@@ -187,7 +95,7 @@ after(async () => {
 
 test('bob pages forward (max/after): every entry once, in log order, results before each IQ result', async () => {
   // the privilege advertisement may still be on its way right after start-up: the first query may need a retry
-  const first = await eventually(() => mamQuery(bob, 'alice@localhost', { max: 7 }).catch(() => null), 10_000, 'a first MAM answer');
+  const first = await eventually(() => mamQuery(bob, 'alice@localhost', NODE, { max: 7 }).catch(() => null), 10_000, 'a first MAM answer');
   const entries = [...first.entries];
   const ids = [...first.ids];
   assert.equal(first.fin.count, EXPECTED.length);
@@ -197,7 +105,7 @@ test('bob pages forward (max/after): every entry once, in log order, results bef
   while (page.fin.complete !== 'true') {
     assert.equal(page.fin.complete, 'false');
     assert.equal(page.fin.last, page.ids.at(-1));
-    page = await mamQuery(bob, 'alice@localhost', { max: 7, after: page.fin.last! });
+    page = await mamQuery(bob, 'alice@localhost', NODE, { max: 7, after: page.fin.last! });
     assert.equal(page.fin.index, String(pages * 7));
     entries.push(...page.entries);
     ids.push(...page.ids);
@@ -217,7 +125,7 @@ test('bob pages backward (empty before, then before=first): the same entries, ne
   const pages: string[][] = [];
   let before = '';
   for (;;) {
-    const page = await mamQuery(bob, 'alice@localhost', { max: 10, before });
+    const page = await mamQuery(bob, 'alice@localhost', NODE, { max: 10, before });
     pages.push(page.entries);
     assert.equal(page.fin.count, EXPECTED.length);
     assert.equal(Number(page.fin.index), EXPECTED.length - pages.flat().length);
@@ -228,33 +136,33 @@ test('bob pages backward (empty before, then before=first): the same entries, ne
   assert.deepEqual(pages.map((p) => p.length), [10, 10, 8]);
   assert.deepEqual(pages.reverse().flat(), EXPECTED);
   // flip-page: the same page, sent newest first
-  const flipped = await mamQuery(bob, 'alice@localhost', { max: 5, before: '', flip: true });
+  const flipped = await mamQuery(bob, 'alice@localhost', NODE, { max: 5, before: '', flip: true });
   assert.deepEqual(flipped.entries, EXPECTED.slice(-5).reverse());
 });
 
 test('filters by time (start/end), and by archive ids', async () => {
-  const window = await mamQuery(bob, 'alice@localhost', { fields: { start: windowStart.toISOString(), end: windowEnd.toISOString() } });
+  const window = await mamQuery(bob, 'alice@localhost', NODE, { fields: { start: windowStart.toISOString(), end: windowEnd.toISOString() } });
   assert.deepEqual(window.entries, Array.from({ length: 10 }, (_, i) => `item:i${i + 11}`));
   assert.equal(window.fin.complete, 'true');
   assert.equal(window.fin.count, 10);
-  const since = await mamQuery(bob, 'alice@localhost', { fields: { start: windowEnd.toISOString() }, max: 100 });
+  const since = await mamQuery(bob, 'alice@localhost', NODE, { fields: { start: windowEnd.toISOString() }, max: 100 });
   assert.deepEqual(since.entries, [...['i21', 'i22', 'i23', 'i24', 'i25'].map((i) => `item:${i}`), ...RETRACTED.map((id) => `retract:${id}`)]);
-  const byId = await mamQuery(bob, 'alice@localhost', { fields: { ids: window.ids[3]! } });
+  const byId = await mamQuery(bob, 'alice@localhost', NODE, { fields: { ids: window.ids[3]! } });
   assert.deepEqual(byId.entries, ['item:i14']);
-  await expectError(mamQuery(bob, 'alice@localhost', { after: '999999999' }), 'item-not-found');
-  await expectError(mamQuery(bob, 'alice@localhost', { fields: { start: 'yesterday' } }), 'bad-request');
+  await expectError(mamQuery(bob, 'alice@localhost', NODE, { after: '999999999' }), 'item-not-found');
+  await expectError(mamQuery(bob, 'alice@localhost', NODE, { fields: { start: 'yesterday' } }), 'bad-request');
 });
 
 test('a stranger is refused on a non-open node; the owner reads it', async () => {
-  await expectError(mamQuery(mallory, 'alice@localhost', { node: PRIVATE_NODE }), 'forbidden');
-  await expectError(mamQuery(bob, 'alice@localhost', { node: PRIVATE_NODE }), 'forbidden');
-  const own = await mamQuery(alice, 'alice@localhost', { node: PRIVATE_NODE });
+  await expectError(mamQuery(mallory, 'alice@localhost', PRIVATE_NODE), 'forbidden');
+  await expectError(mamQuery(bob, 'alice@localhost', PRIVATE_NODE), 'forbidden');
+  const own = await mamQuery(alice, 'alice@localhost', PRIVATE_NODE);
   assert.deepEqual(own.entries, ['item:secret']);
-  await expectError(mamQuery(bob, 'alice@localhost', { node: 'urn:xmpp:e2e:no-such-node' }), 'item-not-found');
+  await expectError(mamQuery(bob, 'alice@localhost', 'urn:xmpp:e2e:no-such-node'), 'item-not-found');
 });
 
 test('a MAM query without node is not delegated: Prosody answers it, the broker never sees it', async () => {
-  const err = await expectError(mamQuery(bob, 'alice@localhost', { node: undefined }), 'service-unavailable');
+  const err = await expectError(mamQuery(bob, 'alice@localhost', undefined), 'service-unavailable');
   const id = err.stanza.attrs.id;
   // what Prosody (no mod_mam) answers itself: a bare service-unavailable, without our text
   assert.equal(err.stanza.attrs.from, 'alice@localhost');

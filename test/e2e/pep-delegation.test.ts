@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import xml, { type Element } from '@xmpp/xml';
 import { startProsody, type ProsodyHandle } from '../harness/prosody';
-import { connectClient, iq, closeAll, StanzaErrorResponse, IqTimeoutError, type Client } from '../harness/xmpp-client';
+import { connectClient, iq, closeAll, type Client, expectStanzaError } from '../harness/xmpp-client';
 import { startBrokerStack, type BrokerStack } from '../harness/stack';
 import { startOtlpCollector, type OtlpCollector } from '../harness/otlp-collector';
 import { createTempDatabase, type TempDatabase } from '../harness/postgres';
@@ -75,19 +75,7 @@ function itemsIq(to: string | undefined, node: string, extra: { max?: number; id
 const tune = (title: string) => xml('tune', { xmlns: 'http://jabber.org/protocol/tune' }, xml('title', {}, title));
 const itemIds = (res: Element) => res.getChild('pubsub', PUBSUB)!.getChild('items')!.getChildren('item').map((i) => i.attrs.id);
 
-async function expectError(p: Promise<unknown>, condition: string, boundMs = REQUEST_TIMEOUT_MS + 1000): Promise<StanzaErrorResponse> {
-  const t0 = Date.now();
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof IqTimeoutError) assert.fail(`client got silence instead of ${condition}`);
-    assert.ok(err instanceof StanzaErrorResponse, String(err));
-    assert.equal(err.condition, condition, `condition (text: ${err.text})`);
-    assert.ok(Date.now() - t0 <= boundMs, `answered within ${boundMs} ms`);
-    return err;
-  }
-  assert.fail(`expected ${condition}, got a result`);
-}
+const expectError = (p: Promise<unknown>, condition: string, boundMs = REQUEST_TIMEOUT_MS + 1000) => expectStanzaError(p, condition, boundMs);
 
 test('a user publishes to their own PEP node and reads it back through delegation, with and without `to`', async () => {
   const res = await iq(alice, publishIq('http://jabber.org/protocol/tune', 'song1', tune('first'), 'alice@localhost'));

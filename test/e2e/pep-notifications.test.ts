@@ -1,7 +1,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import xml from '@xmpp/xml';
-import { iq, StanzaErrorResponse } from '../harness/xmpp-client';
+import { iq, expectStanzaError } from '../harness/xmpp-client';
 import { eventAbout, eventItems, NS_EVENT, type PepClient } from '../harness/pep-client';
 import { startPepScenario, type PepScenario } from '../harness/pep-scenario';
 import { eventually } from '../harness/wait';
@@ -46,16 +46,10 @@ const tune = (title: string) => xml('tune', { xmlns: TUNE }, xml('title', {}, ti
 const sqlRows = (text: string, values: unknown[] = []) => sc.sqlRows(text, values);
 const pep = (user: string, resource: string, notify: string[]) => sc.pep(user, resource, notify);
 
-async function expectError(p: Promise<unknown>, condition: string, appCondition?: string): Promise<StanzaErrorResponse> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof StanzaErrorResponse, `expected a stanza error, got ${(err as Error).message}`);
-    assert.equal(err.condition, condition, err.stanza.toString());
-    if (appCondition) assert.equal(pubsubCondition(err), appCondition, err.stanza.toString());
-    return err;
-  }
-  assert.fail(`expected ${condition}, got a result`);
+async function expectError(p: Promise<unknown>, condition: string, appCondition?: string) {
+  const err = await expectStanzaError(p, condition);
+  if (appCondition) assert.equal(pubsubCondition(err), appCondition, err.stanza.toString());
+  return err;
 }
 
 before(async () => {

@@ -4,6 +4,7 @@
 // (client/lib/createOnAuthenticate.js) never picks PLAIN on a stream that is not TLS (it takes the first
 // non-PLAIN mechanism, i.e. SCRAM-SHA-1, which costs ~1.2 s of async HMAC per login in xmpp.js). A function
 // passed as `credentials` receives (authenticate, mechanisms) and chooses the mechanism itself.
+import assert from 'node:assert/strict';
 import { client as createClient, xml, type Client } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 
@@ -179,4 +180,22 @@ async function stopQuietly(c: Client): Promise<void> {
 /** Stops every client (bounded per client), never throws. */
 export async function closeAll(clients: Iterable<Client>): Promise<void> {
   await Promise.allSettled([...clients].map(stopQuietly));
+}
+
+/**
+ * Awaits `p` and asserts it failed with the stanza error `condition` (silence, i.e. IqTimeoutError, fails
+ * with its own message), answered within `boundMs` when one is given. Returns the error for further checks.
+ */
+export async function expectStanzaError(p: Promise<unknown>, condition: string, boundMs?: number): Promise<StanzaErrorResponse> {
+  const t0 = Date.now();
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof IqTimeoutError) assert.fail(`client got silence instead of ${condition}`);
+    assert.ok(err instanceof StanzaErrorResponse, `expected a stanza error, got ${String(err)}`);
+    assert.equal(err.condition, condition, `condition (text: ${err.text}): ${err.stanza.toString()}`);
+    if (boundMs !== undefined) assert.ok(Date.now() - t0 <= boundMs, `answered within ${boundMs} ms (took ${Date.now() - t0} ms)`);
+    return err;
+  }
+  assert.fail(`expected ${condition}, got a result`);
 }
