@@ -22,14 +22,11 @@ export interface PepFeatureRow {
   feature: string;
   supported: boolean;
   note: string;
-  /** `notifier`: works once the deployment delivers what `planNotifications` / `planLastItemMessages` plan. */
-  needs?: 'notifier' | undefined;
 }
 
 /**
  * Every XEP-0060 §10 feature a PEP service may be asked about, whether this implementation has it, and
  * how. The advertised list (`FEATURE_NAMES`) is derived from it: disco says exactly what works.
- * Rows marked `notifier` are true because `services/pep` delivers what `notify.ts` plans.
  */
 export const PEP_FEATURE_TABLE: ReadonlyArray<Readonly<PepFeatureRow>> = Object.freeze(
   (
@@ -40,18 +37,18 @@ export const PEP_FEATURE_TABLE: ReadonlyArray<Readonly<PepFeatureRow>> = Object.
       ['access-whitelist', true, 'only member / publisher affiliates (and the owner) read'],
       ['access-authorize', false, 'no pending subscriptions: pubsub#access_model=authorize is precondition-not-met / not-acceptable'],
       ['auto-create', true, 'publish creates the node (XEP-0060 §7.1.4) with defaults plus publish-options'],
-      ['auto-subscribe', true, 'contacts with +notify get notifications (XEP-0163 §4)', 'notifier'],
+      ['auto-subscribe', true, 'contacts with +notify get notifications (XEP-0163 §4)'],
       ['config-node', true, 'pubsub#owner configure get/set/cancel; smaller max_items trims items'],
       ['config-node-max', true, "pubsub#max_items accepts 'max' (the service limit)"],
       ['create-and-configure', true, '<create/> with a <configure/> form'],
       ['create-nodes', true, 'named nodes only (no instant nodes)'],
       ['delete-items', true, 'retract by the owner and publisher affiliates'],
       ['delete-nodes', true, 'logged in the node history (kind delete), optional <redirect/>'],
-      ['filtered-notifications', true, 'contacts get notifications only for nodes in their caps +notify', 'notifier'],
+      ['filtered-notifications', true, 'contacts get notifications only for nodes in their caps +notify'],
       ['get-pending', false, 'no pending subscriptions'],
       ['instant-nodes', false, 'PEP nodes are named by their namespace'],
       ['item-ids', true, 'items keep the publisher\'s id or get a generated one'],
-      ['last-published', true, 'send_last_published_item on_sub (on subscribe) / on_sub_and_presence (also on initial presence), with <delay/>', 'notifier'],
+      ['last-published', true, 'send_last_published_item on_sub (on subscribe) / on_sub_and_presence (also on initial presence), with <delay/>'],
       ['leased-subscription', false, ''],
       ['manage-subscriptions', true, 'pubsub#owner subscriptions get/set (subscribed / none)'],
       ['member-affiliation', true, ''],
@@ -62,8 +59,8 @@ export const PEP_FEATURE_TABLE: ReadonlyArray<Readonly<PepFeatureRow>> = Object.
       ['multi-subscribe', false, 'one subscription per JID and node'],
       ['outcast-affiliation', true, 'outcasts are refused every read and subscription; their subscriptions end'],
       ['persistent-items', true, ''],
-      ['presence-notifications', true, 'last items on a contact\'s initial presence', 'notifier'],
-      ['presence-subscribe', true, 'implicit subscription of contacts from roster + caps', 'notifier'],
+      ['presence-notifications', true, 'last items on a contact\'s initial presence'],
+      ['presence-subscribe', true, 'implicit subscription of contacts from roster + caps'],
       ['publish', true, ''],
       ['publish-options', true, 'create with the options when absent, precondition-not-met when they conflict'],
       ['publisher-affiliation', true, 'publisher affiliates publish and retract on existing nodes'],
@@ -77,12 +74,10 @@ export const PEP_FEATURE_TABLE: ReadonlyArray<Readonly<PepFeatureRow>> = Object.
       ['subscribe', true, 'allowed when the requester may read the node'],
       ['subscription-options', false, ''],
       ['subscription-notifications', false, 'owner changes of subscriptions are not announced to the subscriber'],
-    ] as ReadonlyArray<readonly [string, boolean, string, 'notifier'?]>
-  ).map(([feature, supported, note, needs]) => Object.freeze(needs ? { feature, supported, note, needs } : { feature, supported, note })),
+    ] as ReadonlyArray<readonly [string, boolean, string]>
+  ).map(([feature, supported, note]) => Object.freeze({ feature, supported, note })),
 );
 
-/** Supported features that need the notifier (advertise them only with notifications delivered). */
-export const NOTIFIER_FEATURE_NAMES: readonly string[] = Object.freeze(PEP_FEATURE_TABLE.filter((r) => r.supported && r.needs === 'notifier').map((r) => r.feature));
 
 /** `http://jabber.org/protocol/pubsub#...` features implemented (the supported rows of the table). */
 export const FEATURE_NAMES: readonly string[] = Object.freeze(PEP_FEATURE_TABLE.filter((r) => r.supported).map((r) => r.feature));
