@@ -158,7 +158,7 @@ export async function runStreamShape(connect: () => Promise<Client>, ctx: Hostil
  * One caps shape: `presences` available presences with fresh caps, answering (or not) each disco#info the
  * broker sends; nothing is expected back but the queries. Ends with an unavailable presence.
  */
-export async function runCapsShape(connect: () => Promise<Client>, shape: CapsShape, settleMs: number): Promise<ShapeTally> {
+export async function runCapsShape(connect: () => Promise<Client>, ctx: HostileContext, shape: CapsShape, settleMs: number): Promise<ShapeTally> {
   const t = newTally(shape, 'no answer due');
   const client = await connect();
   let queries = 0;
@@ -167,7 +167,7 @@ export async function runCapsShape(connect: () => Promise<Client>, shape: CapsSh
   client.on('stanza', (st: Element) => {
     if (st.name !== 'iq' || st.attrs.type !== 'get' || !st.getChild('query', NS_DISCO_INFO)) return;
     queries++;
-    const answer = shape.answer({ id: st.attrs.id!, from: st.attrs.from!, node: st.getChild('query')!.attrs.node });
+    const answer = shape.answer({ id: st.attrs.id!, from: st.attrs.from!, node: st.getChild('query')!.attrs.node }, ctx);
     if (answer !== null) client.write(answer).catch(() => undefined);
   });
   try {
