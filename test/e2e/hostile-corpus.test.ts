@@ -52,8 +52,8 @@ const CTX = (server: XmppServerHandle): HostileContext => ({
 const fmtErrors = (e: Record<string, number>) => Object.entries(e).map(([c, n]) => `${c}×${n}`).join(' ') || '-';
 
 function table(title: string, tallies: ShapeTally[], procs: ProcessSample[], good: { requests: number; failures: number; maxMs: number }): string {
-  const rows = tallies.map((t) => [t.name, t.kind, t.expect, String(t.sent), String(t.ok), fmtErrors(t.errors), String(t.unanswered), String(t.closed), t.queries === undefined ? '' : String(t.queries), String(t.maxMs), t.violations.length ? 'FAIL' : 'ok']);
-  const head = ['shape', 'kind', 'expect', 'sent', 'ok', 'errors', 'unans', 'closed', 'disco', 'max ms', 'verdict'];
+  const rows = tallies.map((t) => [t.name, t.kind, t.expect, String(t.sent), String(t.ok), fmtErrors(t.errors), String(t.unanswered), String(t.closed), t.queries === undefined ? '' : String(t.queries), String(t.maxMs), String(t.rssAfterMiB ?? ''), t.violations.length ? 'FAIL' : 'ok']);
+  const head = ['shape', 'kind', 'expect', 'sent', 'ok', 'errors', 'unans', 'closed', 'disco', 'max ms', 'RSS after', 'verdict'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
   const sum = (f: (t: ShapeTally) => number) => tallies.reduce((a, t) => a + f(t), 0);
@@ -135,14 +135,17 @@ for (const kind of XMPP_SERVER_KINDS) {
           const tallies: ShapeTally[] = [];
           let chan = new RawIqChannel(mallory);
           for (const shape of corpus) {
+            let t: ShapeTally;
             if (shape.kind === 'iq') {
               if (chan.closed) chan = new RawIqChannel(await login('mallory', `attack-${tallies.length}`));
-              tallies.push(await runIqShape(chan, ctx, shape, ANSWER_BOUND_MS));
+              t = await runIqShape(chan, ctx, shape, ANSWER_BOUND_MS);
             } else if (shape.kind === 'stream') {
-              tallies.push(await runStreamShape(connectWith({ port: server.c2sPort, user: 'mallory', password: PW, resource: `stream-${shape.name}` }), ctx, shape, ANSWER_BOUND_MS));
+              t = await runStreamShape(connectWith({ port: server.c2sPort, user: 'mallory', password: PW, resource: `stream-${shape.name}` }), ctx, shape, ANSWER_BOUND_MS);
             } else {
-              tallies.push(await runCapsShape(connectWith({ port: server.c2sPort, user: 'mallory', password: PW, resource: `caps-${shape.name}` }), ctx, shape, 1_500));
+              t = await runCapsShape(connectWith({ port: server.c2sPort, user: 'mallory', password: PW, resource: `caps-${shape.name}` }), ctx, shape, 1_500);
             }
+            t.rssAfterMiB = Math.round(Math.max(0, ...rss.snapshot().filter((p) => p.goneAtMs === undefined).map((p) => p.lastKiB)) / 1024);
+            tallies.push(t);
           }
           await sleep(2_000); // fan-out and caps queries drain while the well-behaved user goes on
           const goodReport = await good.stop();
@@ -150,7 +153,8 @@ for (const kind of XMPP_SERVER_KINDS) {
 
           const problems: string[] = [];
           for (const t of tallies) for (const v of t.violations) problems.push(`${t.name}: ${v}`);
-          for (const f of goodReport.failures) problems.push(`well-behaved: ${f}`);
+          for (const f of goodReport.failures.slice(0, 10)) problems.push(`well-behaved: ${f}`);
+          if (goodReport.failures.length > 10) problems.push(`well-behaved: ... ${goodReport.failures.length - 10} more failed requests`);
           if (goodReport.published.length < 10) problems.push(`well-behaved: only ${goodReport.published.length} publishes succeeded`);
           for (const p of procs) {
             if (p.goneAtMs !== undefined || !isAlive(p.pid)) problems.push(`process ${p.name} (pid ${p.pid}) died (gone at ${p.goneAtMs} ms)`);

@@ -86,6 +86,8 @@ export interface StreamShape {
   kind: 'stream';
   name: string;
   category: string;
+  /** The server may drop the offending part and pass the rest on as an ordinary request (then any answer will do). */
+  mayPass?: boolean;
   /** Raw text written on a fresh, authenticated connection; an `<iq/>` with `id` where there is one. */
   build(ctx: HostileContext, id: string): string;
 }
@@ -94,7 +96,7 @@ export interface CapsShape {
   kind: 'caps';
   name: string;
   category: string;
-  /** Presences sent, each with a fresh caps `ver` (churn). */
+  /** Initial presences sent, each with a fresh caps `ver` and each but the last followed by an unavailable one (churn). */
   presences: number;
   /** Pause between presences, ms. */
   intervalMs: number;
@@ -228,7 +230,7 @@ export const HOSTILE_CORPUS: readonly HostileShape[] = [
   { kind: 'iq', name: 'publish-item-two-payloads', category: 'protocol', expect: 'error', build: (_c, id) => iqText('set', id, undefined, publishText(node('two'), " id='e2'", `<p xmlns='${P}'/><q xmlns='${P}'/>`)) },
   { kind: 'iq', name: 'publish-options-max-items-huge', category: 'options', expect: 'any', build: (_c, id) => iqText('set', id, undefined, publishText(node('opt1'), " id='o'", `<p xmlns='${P}'/>`, publishOptionsText([['pubsub#max_items', ['99999999999999999999999999']]]))) },
   { kind: 'iq', name: 'publish-options-max-items-negative', category: 'options', expect: 'error', build: (_c, id) => iqText('set', id, undefined, publishText(node('opt2'), " id='o'", `<p xmlns='${P}'/>`, publishOptionsText([['pubsub#max_items', ['-1']]]))) },
-  { kind: 'iq', name: 'publish-options-5000-fields', category: 'options', expect: 'any', build: (_c, id) => iqText('set', id, undefined, publishText(node('opt3'), " id='o'", `<p xmlns='${P}'/>`, publishOptionsText(Array.from({ length: 5000 }, (_, i) => [`pubsub#f${i}`, [String(i)]] as [string, string[]])))) },
+  { kind: 'iq', name: 'publish-options-3000-fields', category: 'options', expect: 'any', build: (_c, id) => iqText('set', id, undefined, publishText(node('opt3'), " id='o'", `<p xmlns='${P}'/>`, publishOptionsText(Array.from({ length: 3000 }, (_, i) => [`pubsub#f${i}`, [String(i)]] as [string, string[]])))) },
   { kind: 'iq', name: 'publish-options-whitelist-of-3000', category: 'options', expect: 'any', build: (c, id) => iqText('set', id, undefined, publishText(node('opt4'), " id='o'", `<p xmlns='${P}'/>`, publishOptionsText([['pubsub#access_model', ['roster']], ['pubsub#roster_groups_allowed', Array.from({ length: 3000 }, (_, i) => `group-${i}-${'g'.repeat(40)}@${c.domain}`)]]))) },
   { kind: 'iq', name: 'publish-options-wrong-form-type', category: 'options', expect: 'error', build: (_c, id) => iqText('set', id, undefined, publishText(node('opt5'), " id='o'", `<p xmlns='${P}'/>`, `<publish-options>${formText('urn:evil', [['pubsub#access_model', ['open']]])}</publish-options>`)) },
   { kind: 'iq', name: 'affiliations-3000-on-own-node', category: 'options', expect: 'any', build: (c, id) => iqText('set', id, undefined, pubsubText(`<affiliations node='${c.spoofNode}'>${Array.from({ length: 3000 }, (_, i) => `<affiliation jid='member${i}@${c.domain}' affiliation='member'/>`).join('')}</affiliations>`, NS_PUBSUB_OWNER)) },
@@ -264,7 +266,7 @@ export const HOSTILE_CORPUS: readonly HostileShape[] = [
   { kind: 'stream', name: 'raw-control-character', category: 'stream', build: (_c, id) => iqText('set', id, undefined, publishText(node('s'), " id='s'", payload(P, 'a\u0001b'))) },
   { kind: 'stream', name: 'entity-declaration-billion-laughs', category: 'stream', build: (_c, id) => `<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>${iqText('set', id, undefined, publishText(node('s'), " id='s'", payload(P, '&lol2;')))}` },
   { kind: 'stream', name: 'undeclared-prefix', category: 'stream', build: (_c, id) => iqText('set', id, undefined, publishText(node('s'), " id='s'", '<evil:p/>')) },
-  { kind: 'stream', name: 'processing-instruction', category: 'stream', build: (_c, id) => `<?xml-stylesheet href='x'?>${iqText('set', id, undefined, publishText(node('s'), " id='s'", payload(P, 'x')))}` },
+  { kind: 'stream', name: 'processing-instruction', category: 'stream', mayPass: true, build: (_c, id) => `<?xml-stylesheet href='x'?>${iqText('set', id, undefined, publishText(node('s'), " id='s'", payload(P, 'x')))}` },
   { kind: 'stream', name: 'over-server-stanza-limit-300KB', category: 'stream', build: (_c, id) => iqText('set', id, undefined, publishText(node('s'), " id='s'", payload(P, 'O'.repeat(300 * KB)))) },
   { kind: 'stream', name: 'forged-stanza-from-victim', category: 'stream', build: (c, id) => iqText('set', id, c.victim, publishText(c.victimOpenNode, ` id='${VICTIM_ITEM}'`, `<p xmlns='${P}'>forged</p>`), ` from='${c.victim}/forged'`) },
 
@@ -272,7 +274,7 @@ export const HOSTILE_CORPUS: readonly HostileShape[] = [
   { kind: 'caps', name: 'caps-churn-unverifiable', category: 'caps', presences: 60, intervalMs: 20, answer: (q) => capsAnswer(q, Array.from({ length: 20 }, (_, i) => `urn:churn:${i}`)) },
   { kind: 'caps', name: 'caps-answer-huge-200KB', category: 'caps', presences: 6, intervalMs: 200, answer: (q) => capsAnswer(q, Array.from({ length: 6000 }, (_, i) => `urn:huge:feature:${i}:${'f'.repeat(8)}+notify`)) },
   { kind: 'caps', name: 'caps-answer-deep', category: 'caps', presences: 4, intervalMs: 200, answer: (q, c) => capsAnswer(q, ['urn:deep'], `<x xmlns='${NS_DATA}' type='result'>${nested(c.maxDepth - 10, '', 'field')}</x>`) },
-  { kind: 'caps', name: 'caps-answer-5000-identities-and-forms', category: 'caps', presences: 4, intervalMs: 200, answer: (q) => capsAnswer(q, ['urn:ids'], Array.from({ length: 5000 }, (_, i) => `<identity category='client' type='pc${i}' name='${'n'.repeat(10)}'/>`).join('') + Array.from({ length: 50 }, (_, i) => formText(`urn:form:${i}`, [['a', ['b']]], 'result')).join('')) },
+  { kind: 'caps', name: 'caps-answer-3000-identities-and-forms', category: 'caps', presences: 4, intervalMs: 200, answer: (q) => capsAnswer(q, ['urn:ids'], Array.from({ length: 3000 }, (_, i) => `<identity category='client' type='pc${i}' name='${'n'.repeat(10)}'/>`).join('') + Array.from({ length: 50 }, (_, i) => formText(`urn:form:${i}`, [['a', ['b']]], 'result')).join('')) },
   { kind: 'caps', name: 'caps-never-answered', category: 'caps', presences: 40, intervalMs: 25, answer: () => null },
   { kind: 'caps', name: 'caps-answer-wrong-shape', category: 'caps', presences: 10, intervalMs: 50, answer: (q) => `<iq type='result' id='${esc(q.id)}' to='${esc(q.from)}'><vCard xmlns='vcard-temp'>${nested(100)}</vCard></iq>` },
 ];
