@@ -93,6 +93,11 @@ for (const kind of XMPP_SERVER_KINDS) {
         const clients: Client[] = [];
         let observer: PepClient | undefined;
         let embeddedNatsPid: number | undefined;
+        let rss: ReturnType<typeof sampleRss> | undefined;
+        let good: ReturnType<typeof startWellBehaved> | undefined;
+        let current = 'setup';
+        const onUnhandled = (err: unknown) => console.log(`[hostile] unhandled rejection during ${current}: ${(err as Error)?.stack ?? String(err)}`);
+        process.on('unhandledRejection', onUnhandled);
         try {
           stack = await startBrokerStack({
             prosody: server, mode, requestTimeoutMs: REQUEST_TIMEOUT_MS, logLevel: 'warn',
@@ -129,12 +134,13 @@ for (const kind of XMPP_SERVER_KINDS) {
           for (const name of stack.names) watched[name] = stack.pids[name]!;
           if (stack.natsPid) watched['nats-server'] = stack.natsPid;
           if (embeddedNatsPid) watched['nats-server (embedded)'] = embeddedNatsPid;
-          const rss = sampleRss(watched);
-          const good = startWellBehaved(alice, 'urn:hostile:good', { intervalMs: GOOD_INTERVAL_MS, boundMs: ANSWER_BOUND_MS });
+          rss = sampleRss(watched);
+          good = startWellBehaved(alice, 'urn:hostile:good', { intervalMs: GOOD_INTERVAL_MS, boundMs: ANSWER_BOUND_MS });
 
           const tallies: ShapeTally[] = [];
           let chan = new RawIqChannel(mallory);
           for (const shape of corpus) {
+            current = shape.name;
             let t: ShapeTally;
             if (shape.kind === 'iq') {
               if (chan.closed) chan = new RawIqChannel(await login('mallory', `attack-${tallies.length}`));
@@ -148,7 +154,9 @@ for (const kind of XMPP_SERVER_KINDS) {
             tallies.push(t);
           }
           await sleep(2_000); // fan-out and caps queries drain while the well-behaved user goes on
+          current = 'checks';
           const goodReport = await good.stop();
+          good = undefined;
           const procs = rss.stop();
 
           const problems: string[] = [];
@@ -187,6 +195,9 @@ for (const kind of XMPP_SERVER_KINDS) {
           assert.ok(corpus.length < HOSTILE_CORPUS.length || tallies.length >= 40, `at least 40 distinct shapes (have ${tallies.length})`);
           assert.deepEqual(problems, [], `${problems.length} problem(s); see the table above`);
         } finally {
+          process.removeListener('unhandledRejection', onUnhandled);
+          rss?.stop();
+          await good?.stop();
           await closeAll(clients);
           if (SHOW_LOGS && stack) for (const name of stack.names) console.log(`--- ${name} log tail:\n${(await stack.logs(name)).split('\n').slice(-30).join('\n')}`);
           await stack?.stop();

@@ -250,17 +250,6 @@ export const HOSTILE_CORPUS: readonly HostileShape[] = [
   { kind: 'iq', name: 'disco-items-weird-node', category: 'disco', expect: 'any', build: (c, id) => iqText('get', id, c.victim, `<query xmlns='${NS_DISCO_ITEMS}' node='${esc("'\"<&\u202E")}'/>`) },
   { kind: 'iq', name: 'disco-info-delegation-node-to-component', category: 'disco', expect: 'any', build: (c, id) => iqText('get', id, c.component, `<query xmlns='${NS_DISCO_INFO}' node='urn:xmpp:delegation:2:bare:${'x'.repeat(10 * KB)}'/>`) },
 
-  // ---- floods and the fan-out bomb
-  { kind: 'iq', name: 'publish-flood-300', category: 'flood', expect: 'any', burst: 300, build: (_c, id, i) => iqText('set', id, undefined, publishText(node('flood'), ` id='f${i}'`, `<p xmlns='${P}'>${i}</p>`)) },
-  { kind: 'iq', name: 'node-creation-flood-200', category: 'flood', expect: 'any', burst: 200, build: (_c, id, i) => iqText('set', id, undefined, publishText(node(`many-nodes-${i}`), " id='x'", `<p xmlns='${P}'>${i}</p>`)) },
-  { kind: 'iq', name: 'subscribe-flood-200', category: 'flood', expect: 'any', burst: 200, build: (c, id) => iqText('set', id, c.victim, pubsubText(`<subscribe node='${c.victimOpenNode}' jid='${c.hostile}'/>`)) },
-  { kind: 'iq', name: 'read-flood-300', category: 'flood', expect: 'any', burst: 300, build: (c, id) => iqText('get', id, c.victim, pubsubText(`<items node='${c.victimOpenNode}'/>`)) },
-  { kind: 'iq', name: 'mam-flood-50', category: 'flood', expect: 'any', burst: 50, build: (c, id, i) => iqText('set', id, c.victim, mamText(`fq${i}`, c.victimOpenNode)) },
-  { kind: 'iq', name: 'fan-out-node-created', category: 'fanout', expect: 'ok', build: (_c, id) => iqText('set', id, undefined, publishText(node('bomb'), " id='first'", payload(P, 'x'), publishOptionsText([['pubsub#access_model', ['open']], ['pubsub#max_items', ['10']]]))) },
-  { kind: 'iq', name: 'fan-out-subscribers-3000', category: 'fanout', expect: 'any', build: (c, id) => iqText('set', id, undefined, pubsubText(`<subscriptions node='${node('bomb')}'>${Array.from({ length: 3000 }, (_, i) => `<subscription jid='target${i}@${c.domain}' subscription='subscribed'/>`).join('')}</subscriptions>`, NS_PUBSUB_OWNER)) },
-  { kind: 'iq', name: 'fan-out-publish', category: 'fanout', expect: 'any', build: (_c, id) => iqText('set', id, undefined, publishText(node('bomb'), " id='boom'", payload(P, 'B'.repeat(100 * KB)))) },
-  { kind: 'iq', name: 'fan-out-publish-to-contacts', category: 'fanout', expect: 'any', build: (c, id) => iqText('set', id, undefined, publishText(c.spoofNode, " id='contacts'", payload(P, 'C'.repeat(50 * KB)))) },
-
   // ---- refused by the XMPP server itself (fresh connection each)
   { kind: 'stream', name: 'nul-char-reference', category: 'stream', build: (_c, id) => iqText('set', id, undefined, publishText(node('s'), " id='s'", payload(P, 'a&#0;b'))) },
   { kind: 'stream', name: 'raw-control-character', category: 'stream', build: (_c, id) => iqText('set', id, undefined, publishText(node('s'), " id='s'", payload(P, 'a\u0001b'))) },
@@ -277,6 +266,17 @@ export const HOSTILE_CORPUS: readonly HostileShape[] = [
   { kind: 'caps', name: 'caps-answer-3000-identities-and-forms', category: 'caps', presences: 4, intervalMs: 200, answer: (q) => capsAnswer(q, ['urn:ids'], Array.from({ length: 3000 }, (_, i) => `<identity category='client' type='pc${i}' name='${'n'.repeat(10)}'/>`).join('') + Array.from({ length: 50 }, (_, i) => formText(`urn:form:${i}`, [['a', ['b']]], 'result')).join('')) },
   { kind: 'caps', name: 'caps-never-answered', category: 'caps', presences: 40, intervalMs: 25, answer: () => null },
   { kind: 'caps', name: 'caps-answer-wrong-shape', category: 'caps', presences: 10, intervalMs: 50, answer: (q) => `<iq type='result' id='${esc(q.id)}' to='${esc(q.from)}'><vCard xmlns='vcard-temp'>${nested(100)}</vCard></iq>` },
+  // ---- floods and the fan-out bomb, last: what they leave behind must not hide the other shapes' outcomes
+  { kind: 'iq', name: 'publish-flood-300', category: 'flood', expect: 'any', burst: 300, build: (_c, id, i) => iqText('set', id, undefined, publishText(node('flood'), ` id='f${i}'`, `<p xmlns='${P}'>${i}</p>`)) },
+  { kind: 'iq', name: 'node-creation-flood-200', category: 'flood', expect: 'any', burst: 200, build: (_c, id, i) => iqText('set', id, undefined, publishText(node(`many-nodes-${i}`), " id='x'", `<p xmlns='${P}'>${i}</p>`)) },
+  { kind: 'iq', name: 'subscribe-flood-200', category: 'flood', expect: 'any', burst: 200, build: (c, id) => iqText('set', id, c.victim, pubsubText(`<subscribe node='${c.victimOpenNode}' jid='${c.hostile}'/>`)) },
+  { kind: 'iq', name: 'read-flood-300', category: 'flood', expect: 'any', burst: 300, build: (c, id) => iqText('get', id, c.victim, pubsubText(`<items node='${c.victimOpenNode}'/>`)) },
+  { kind: 'iq', name: 'mam-flood-50', category: 'flood', expect: 'any', burst: 50, build: (c, id, i) => iqText('set', id, c.victim, mamText(`fq${i}`, c.victimOpenNode)) },
+  { kind: 'iq', name: 'fan-out-node-created', category: 'fanout', expect: 'ok', build: (_c, id) => iqText('set', id, undefined, publishText(node('bomb'), " id='first'", payload(P, 'x'), publishOptionsText([['pubsub#access_model', ['open']], ['pubsub#max_items', ['10']]]))) },
+  { kind: 'iq', name: 'fan-out-subscribers-3000', category: 'fanout', expect: 'any', build: (c, id) => iqText('set', id, undefined, pubsubText(`<subscriptions node='${node('bomb')}'>${Array.from({ length: 3000 }, (_, i) => `<subscription jid='target${i}@${c.domain}' subscription='subscribed'/>`).join('')}</subscriptions>`, NS_PUBSUB_OWNER)) },
+  { kind: 'iq', name: 'fan-out-publish', category: 'fanout', expect: 'any', build: (_c, id) => iqText('set', id, undefined, publishText(node('bomb'), " id='boom'", payload(P, 'B'.repeat(100 * KB)))) },
+  { kind: 'iq', name: 'fan-out-publish-to-contacts', category: 'fanout', expect: 'any', build: (c, id) => iqText('set', id, undefined, publishText(c.spoofNode, " id='contacts'", payload(P, 'C'.repeat(50 * KB)))) },
+
 ];
 
 function capsAnswer(q: { id: string; from: string; node: string | undefined }, features: string[], extra = ''): string {
