@@ -261,7 +261,7 @@ export const HOSTILE_CORPUS: readonly HostileShape[] = [
 
   // ---- presence and caps churn
   { kind: 'caps', name: 'caps-churn-unverifiable', category: 'caps', presences: 60, intervalMs: 20, answer: (q) => capsAnswer(q, Array.from({ length: 20 }, (_, i) => `urn:churn:${i}`)) },
-  { kind: 'caps', name: 'caps-answer-huge-200KB', category: 'caps', presences: 6, intervalMs: 200, answer: (q) => capsAnswer(q, Array.from({ length: 6000 }, (_, i) => `urn:huge:feature:${i}:${'f'.repeat(8)}+notify`)) },
+  { kind: 'caps', name: 'caps-answer-huge-200KB', category: 'caps', presences: 6, intervalMs: 200, answer: (q) => capsAnswer(q, Array.from({ length: 4000 }, (_, i) => `urn:huge:feature:${i}:${'f'.repeat(8)}+notify`)) },
   { kind: 'caps', name: 'caps-answer-deep', category: 'caps', presences: 4, intervalMs: 200, answer: (q, c) => capsAnswer(q, ['urn:deep'], `<x xmlns='${NS_DATA}' type='result'>${nested(c.maxDepth - 10, '', 'field')}</x>`) },
   { kind: 'caps', name: 'caps-answer-3000-identities-and-forms', category: 'caps', presences: 4, intervalMs: 200, answer: (q) => capsAnswer(q, ['urn:ids'], Array.from({ length: 3000 }, (_, i) => `<identity category='client' type='pc${i}' name='${'n'.repeat(10)}'/>`).join('') + Array.from({ length: 50 }, (_, i) => formText(`urn:form:${i}`, [['a', ['b']]], 'result')).join('')) },
   { kind: 'caps', name: 'caps-never-answered', category: 'caps', presences: 40, intervalMs: 25, answer: () => null },
