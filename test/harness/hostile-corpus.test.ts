@@ -25,7 +25,7 @@ for (const server of ['prosody', 'ejabberd'] as const) {
     for (const shape of HOSTILE_CORPUS) {
       if (shape.kind === 'iq') {
         for (const i of [0, (shape.burst ?? 1) - 1]) {
-          const id = shape.id ? shape.id(`t-${i}`) : `t-${i}`;
+          const id: string = shape.id ? shape.id(`t-${i}`) : `t-${i}`;
           const text = shape.build(c, id, i);
           assert.ok(Buffer.byteLength(text) <= LIMIT, `${shape.name}: ${Buffer.byteLength(text)} bytes`);
           const el = parseXml(text, { maxDepth: 10_000, maxBytes: LIMIT });
