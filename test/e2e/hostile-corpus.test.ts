@@ -24,8 +24,13 @@ import { isAlive, sampleRss, type ProcessSample } from '../harness/hostile-monit
 const REQUEST_TIMEOUT_MS = 5_000; // the production default, passed explicitly
 /** Per hostile request: the broker's own bound plus slack for the server hop on a loaded 2-core CI host. */
 const ANSWER_BOUND_MS = REQUEST_TIMEOUT_MS + 3_000;
-/** Peak VmRSS allowed for each broker process (and the NATS server) during the run. */
-const RSS_BOUND_MIB = 400;
+/**
+ * Peak VmRSS allowed per process during the run (measured at rest on this host: each separate service
+ * 160-210 MiB, nats-server ~15 MiB, the all-in-one process ~900 MiB of which PGlite, the embedded
+ * Postgres in WebAssembly, holds most).
+ */
+const RSS_BOUND_MIB = { service: 400, allInOne: 1_200, nats: 200 } as const;
+const rssBound = (name: string): number => (name.startsWith('nats-server') ? RSS_BOUND_MIB.nats : name === 'all-in-one' ? RSS_BOUND_MIB.allInOne : RSS_BOUND_MIB.service);
 /** The well-behaved user: one publish and one read per GOOD_INTERVAL_MS (4 requests/s). */
 const GOOD_INTERVAL_MS = 500;
 const CONTACTS = 300;
@@ -49,6 +54,7 @@ const CTX = (server: XmppServerHandle): HostileContext => ({
   maxDepth: SERVER_MAX_DEPTH[server.kind],
 });
 
+const mib = (kib: number) => (kib / 1024).toFixed(0);
 const fmtErrors = (e: Record<string, number>) => Object.entries(e).map(([c, n]) => `${c}×${n}`).join(' ') || '-';
 
 function table(title: string, tallies: ShapeTally[], procs: ProcessSample[], good: { requests: number; failures: number; maxMs: number }): string {
@@ -63,7 +69,7 @@ function table(title: string, tallies: ShapeTally[], procs: ProcessSample[], goo
     ...rows.map(line),
     `shapes ${tallies.length}; requests sent ${sum((t) => t.sent)}, ok ${sum((t) => t.ok)}, errors ${sum((t) => Object.values(t.errors).reduce((a, b) => a + b, 0))}, unanswered ${sum((t) => t.unanswered)}, closed ${sum((t) => t.closed)}; bound ${ANSWER_BOUND_MS} ms`,
     `well-behaved: ${good.requests} requests, ${good.failures} failed, slowest ${good.maxMs} ms`,
-    `peak RSS (bound ${RSS_BOUND_MIB} MiB): ${procs.map((p) => `${p.name} ${(p.peakKiB / 1024).toFixed(0)} MiB${p.goneAtMs !== undefined ? ` (GONE at ${p.goneAtMs} ms)` : ''}`).join(', ')}`,
+    `RSS at start -> peak (bound) MiB: ${procs.map((p) => `${p.name} ${mib(p.firstKiB)} -> ${mib(p.peakKiB)} (${rssBound(p.name)})${p.goneAtMs !== undefined ? ` GONE at ${p.goneAtMs} ms` : ''}`).join(', ')}`,
   ].join('\n');
 }
 
@@ -163,10 +169,10 @@ for (const kind of XMPP_SERVER_KINDS) {
           for (const t of tallies) for (const v of t.violations) problems.push(`${t.name}: ${v}`);
           for (const f of goodReport.failures.slice(0, 10)) problems.push(`well-behaved: ${f}`);
           if (goodReport.failures.length > 10) problems.push(`well-behaved: ... ${goodReport.failures.length - 10} more failed requests`);
-          if (goodReport.published.length < 10) problems.push(`well-behaved: only ${goodReport.published.length} publishes succeeded`);
+          if (goodReport.published.length < 5) problems.push(`well-behaved: only ${goodReport.published.length} publishes succeeded`);
           for (const p of procs) {
             if (p.goneAtMs !== undefined || !isAlive(p.pid)) problems.push(`process ${p.name} (pid ${p.pid}) died (gone at ${p.goneAtMs} ms)`);
-            if (p.peakKiB > RSS_BOUND_MIB * 1024) problems.push(`process ${p.name}: peak RSS ${(p.peakKiB / 1024).toFixed(0)} MiB over ${RSS_BOUND_MIB} MiB`);
+            if (p.peakKiB > rssBound(p.name) * 1024) problems.push(`process ${p.name}: peak RSS ${mib(p.peakKiB)} MiB over ${rssBound(p.name)} MiB`);
           }
           if (problems.every((p) => !p.includes('died'))) {
             // nothing applied twice or behind the well-behaved user's back

@@ -24,6 +24,8 @@ export function isAlive(pid: number): boolean {
 export interface ProcessSample {
   name: string;
   pid: number;
+  /** The first reading (the baseline before the load). */
+  firstKiB: number;
   peakKiB: number;
   lastKiB: number;
   samples: number;
@@ -34,7 +36,7 @@ export interface ProcessSample {
 /** Samples VmRSS of each process every `intervalMs` until stopped; keeps the peak. */
 export function sampleRss(processes: Record<string, number>, intervalMs = 200): { stop(): ProcessSample[]; snapshot(): ProcessSample[] } {
   const t0 = Date.now();
-  const stats = Object.entries(processes).map(([name, pid]): ProcessSample => ({ name, pid, peakKiB: 0, lastKiB: 0, samples: 0 }));
+  const stats = Object.entries(processes).map(([name, pid]): ProcessSample => ({ name, pid, firstKiB: 0, peakKiB: 0, lastKiB: 0, samples: 0 }));
   const tick = () => {
     for (const s of stats) {
       const kib = rssKiB(s.pid);
@@ -42,7 +44,7 @@ export function sampleRss(processes: Record<string, number>, intervalMs = 200): 
         s.goneAtMs ??= Date.now() - t0;
         continue;
       }
-      s.samples++;
+      if (s.samples++ === 0) s.firstKiB = kib;
       s.lastKiB = kib;
       s.peakKiB = Math.max(s.peakKiB, kib);
     }

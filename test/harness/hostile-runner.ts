@@ -170,19 +170,28 @@ export async function runCapsShape(connect: () => Promise<Client>, ctx: HostileC
     if (st.name !== 'iq' || st.attrs.type !== 'get' || !st.getChild('query', NS_DISCO_INFO)) return;
     queries++;
     const answer = shape.answer({ id: st.attrs.id!, from: st.attrs.from!, node: st.getChild('query')!.attrs.node }, ctx);
-    if (answer !== null) client.write(answer).catch(() => undefined);
+    if (answer !== null && client.status === 'online') client.write(answer).catch(() => undefined);
   });
+  const write = async (text: string): Promise<boolean> => {
+    if (client.status !== 'online') return false;
+    try {
+      await client.write(text);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   try {
     for (let i = 0; i < shape.presences; i++) {
+      if (!(await write(capsPresenceText(`${shape.name}-${i}-${Math.random().toString(36).slice(2)}=`)))) break;
       t.sent++;
-      await client.write(capsPresenceText(`${shape.name}-${i}-${Math.random().toString(36).slice(2)}=`));
       await sleep(shape.intervalMs);
-      if (i < shape.presences - 1) await client.write("<presence type='unavailable'/>"); // the next one is an initial presence again
+      if (i < shape.presences - 1 && !(await write("<presence type='unavailable'/>"))) break; // the next one is an initial presence again
     }
     await sleep(settleMs);
-    await client.write("<presence type='unavailable'/>").catch(() => undefined);
+    await write("<presence type='unavailable'/>");
     t.queries = queries;
-    if (client.status !== 'online') t.violations.push('the caps client was disconnected');
+    if (client.status !== 'online') t.violations.push(`the caps client was disconnected after ${t.sent} of ${shape.presences} presences`);
   } finally {
     await stopQuietly(client);
   }
