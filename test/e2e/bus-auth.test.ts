@@ -22,7 +22,8 @@ import { mamQuery } from '../harness/mam-query';
 const NATS_CONF = join(REPO_ROOT, 'deploy', 'nats', 'nats-server.conf');
 const KINDS = ['ingress', 'pep', 'mam', 'projector'] as const;
 type Kind = (typeof KINDS)[number];
-const PASSWORD: Record<Kind, string> = Object.fromEntries(KINDS.map((k) => [k, randomBytes(24).toString('base64url')])) as Record<Kind, string>;
+// As the deploy files say: nats-server reads them as config values, so each starts with a letter.
+const PASSWORD: Record<Kind, string> = Object.fromEntries(KINDS.map((k) => [k, `pw${randomBytes(24).toString('hex')}`])) as Record<Kind, string>;
 const SERVER = 'localhost';
 const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
