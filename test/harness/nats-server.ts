@@ -18,6 +18,8 @@ export interface NatsServerOptions {
   configFile?: string;
   /** Environment of the server (the variables the config file refers to). */
   env?: Record<string, string>;
+  /** JetStream on (default); operator-mode configurations without a system account need it off. */
+  jetstream?: boolean;
 }
 
 /** Starts a throw-away nats-server with JetStream on a free loopback port and a temporary store dir. */
@@ -25,7 +27,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const bin = opts.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'dbroker-nats-'));
-  const args = [...(opts.configFile ? ['-c', opts.configFile] : []), '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir];
+  const args = [...(opts.configFile ? ['-c', opts.configFile] : []), '-a', '127.0.0.1', '-p', String(port), ...(opts.jetstream === false ? [] : ['-js', '-sd', dir])];
   const child: ChildProcess = spawn(bin, args, { stdio: 'ignore', ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.once('error', () => undefined);

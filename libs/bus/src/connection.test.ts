@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,4 +102,35 @@ test('kind: replies come to `_INBOX.<kind>.>` (requester and nats.js requests al
   assert.equal(seen.length, 2);
   for (const reply of seen) assert.match(reply, /^_INBOX\.pep\./);
   await bus.drain();
+});
+
+/** A JWT signed by an NKey (the `ed25519-nkey` algorithm of NATS decentralized auth). */
+function natsJwt(signer: ReturnType<typeof nkeys.createOperator>, sub: string, nats: Record<string, unknown>): string {
+  const b64 = (v: string | Uint8Array) => Buffer.from(v).toString('base64url');
+  const header = b64(JSON.stringify({ typ: 'JWT', alg: 'ed25519-nkey' }));
+  const claims = { jti: randomUUID().replace(/-/g, '').toUpperCase(), iat: Math.floor(Date.now() / 1000), iss: signer.getPublicKey(), name: sub.slice(0, 8), sub, nats: { ...nats, version: 2 } };
+  const body = `${header}.${b64(JSON.stringify(claims))}`;
+  return `${body}.${b64(signer.sign(new TextEncoder().encode(body)))}`;
+}
+
+test('.creds file (decentralized auth: operator, account, user JWT) authenticates', async () => {
+  await withDir(async (dir) => {
+    const operator = nkeys.createOperator();
+    const account = nkeys.createAccount();
+    const user = nkeys.createUser();
+    const unlimited = { subs: -1, data: -1, payload: -1 };
+    const operatorJwt = natsJwt(operator, operator.getPublicKey(), { type: 'operator' });
+    const accountJwt = natsJwt(operator, account.getPublicKey(), { type: 'account', limits: { ...unlimited, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 } });
+    const userJwt = natsJwt(account, user.getPublicKey(), { type: 'user', pub: {}, sub: {}, ...unlimited });
+    const conf = join(dir, 'operator.conf');
+    await writeFile(conf, `operator: ${operatorJwt}\nresolver: MEMORY\nresolver_preload: { ${account.getPublicKey()}: ${accountJwt} }\n`);
+    const creds = join(dir, 'svc.creds');
+    const seed = new TextDecoder().decode(user.getSeed());
+    await writeFile(creds, `-----BEGIN NATS USER JWT-----\n${userJwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`, { mode: 0o600 });
+    await using nats = await startNatsServer({ configFile: conf, jetstream: false });
+    const bus = await connect(nats.url, { NATS_CREDS_FILE: creds });
+    assert.equal((await createRequester(bus.nc).request('nobody', 'x', { timeoutMs: 1000 })).kind, 'no-responders');
+    await bus.drain();
+    await assert.rejects(connect(nats.url), /Authorization Violation/);
+  });
 });
