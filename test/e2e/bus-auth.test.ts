@@ -70,24 +70,25 @@ after(async () => {
 
 const NODE = 'urn:xmpp:bus-auth:0';
 
-test('with one identity per kind and the shipped permissions, PEP (with a roster check), MAM and the projector work end to end', async () => {
+/** PEP publish and read, a contact's read (the worker fetches the owner's roster through `iq`), MAM (results through `out`), the projector's events. */
+async function endToEnd(s: BrokerStack, owner: Client, contact: Client): Promise<void> {
   const payload = xml('entry', { xmlns: 'urn:xmpp:bus-auth:0' }, 'hello');
   // The grant may come just after the component is online.
   const t0 = Date.now();
   for (;;) {
-    const r = await iq(alice, publishIq(NODE, 'one', payload)).catch((e: Error) => e);
+    const r = await iq(owner, publishIq(NODE, 'one', payload)).catch((e: Error) => e);
     if (!(r instanceof Error)) break;
     assert.ok(Date.now() - t0 < 15_000, String(r));
     await new Promise((res) => setTimeout(res, 200));
   }
-  assert.deepEqual(resultItemIds(await iq(alice, itemsIq(NODE))), ['one']);
-  // Bob reads alice's presence-access node: the PEP worker asks the ingress for alice's roster (`iq`).
-  assert.deepEqual(resultItemIds(await iq(bob, itemsIq(NODE, { to: 'alice@localhost' }))), ['one']);
-  // MAM: the result message goes out through the ingress (`out`) for the MAM identity.
-  const mam = await mamQuery(alice, 'alice@localhost', NODE);
+  assert.deepEqual(resultItemIds(await iq(owner, itemsIq(NODE))), ['one']);
+  // The contact reads the owner's presence-access node: the PEP worker asks the ingress for the roster (`iq`).
+  assert.deepEqual(resultItemIds(await iq(contact, itemsIq(NODE, { to: 'alice@localhost' }))), ['one']);
+  // MAM: the result message goes out through the ingress (`out`).
+  const mam = await mamQuery(owner, 'alice@localhost', NODE);
   assert.deepEqual(mam.entries, ['item:one']);
   // The projector (its durable consumer) stored the ingress's audit events.
-  const db = new pg.Client({ connectionString: stack.databaseUrl });
+  const db = new pg.Client({ connectionString: s.databaseUrl });
   await db.connect();
   try {
     const t1 = Date.now();
@@ -100,7 +101,11 @@ test('with one identity per kind and the shipped permissions, PEP (with a roster
   } finally {
     await db.end();
   }
-  for (const name of stack.names) assert.doesNotMatch(await stack.logs(name), /Permissions Violation|Authorization Violation/, `${name} hit no permission error`);
+  for (const name of s.names) assert.doesNotMatch(await s.logs(name), /Permissions Violation|Authorization Violation/, `${name} hit no permission error`);
+}
+
+test('with one identity per kind and the shipped permissions, PEP (with a roster check), MAM and the projector work end to end', async () => {
+  await endToEnd(stack, alice, bob);
 });
 
 test('an unauthenticated client, or one with a wrong password, is refused by the server', async () => {
@@ -222,5 +227,24 @@ test('the projector identity: reads its consumer, nothing else (no chat, no rost
     assert.deepEqual(attempts.filter((t) => !a.denied(t)).map((t) => `${t.what} (${t.subject})`), []);
   } finally {
     await a.bus.drain();
+  }
+});
+
+test('npm start against a NATS with the shipped all-in-one identity (deploy/nats/all-in-one.conf): end to end; anonymous refused', async () => {
+  const password = `pw${randomBytes(24).toString('hex')}`;
+  await using aioNats = await startNatsServer({ configFile: join(REPO_ROOT, 'deploy', 'nats', 'all-in-one.conf'), env: { NATS_ALL_IN_ONE_PASSWORD: password } });
+  await using aioProsody = await startProsody({
+    users: [{ user: 'alice', password: 'pw' }, { user: 'bob', password: 'pw' }],
+    rosters: { alice: [{ jid: 'bob@localhost', subscription: 'both' }], bob: [{ jid: 'alice@localhost', subscription: 'both' }] },
+  });
+  await using aio = await startBrokerStack({ prosody: aioProsody, mode: 'all-in-one', natsUrl: aioNats.url, logLevel: 'info', env: { NATS_USER: 'all-in-one', NATS_PASSWORD: password } });
+  const owner = await connectClient({ port: aioProsody.c2sPort, user: 'alice', password: 'pw' });
+  const contact = await connectClient({ port: aioProsody.c2sPort, user: 'bob', password: 'pw' });
+  try {
+    await endToEnd(aio, owner, contact);
+    await assert.rejects(connectBus({ url: aioNats.url, name: 'anonymous', logger, timeoutMs: 2000 }), /Authorization Violation/);
+    assert.ok(!(await aio.logs('all-in-one')).includes(password), 'the password is never logged');
+  } finally {
+    await closeAll([owner, contact]);
   }
 });
