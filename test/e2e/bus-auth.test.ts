@@ -106,6 +106,12 @@ async function endToEnd(s: BrokerStack, owner: Client, contact: Client): Promise
 
 test('with one identity per kind and the shipped permissions, PEP (with a roster check), MAM and the projector work end to end', async () => {
   await endToEnd(stack, alice, bob);
+  // mam got its password inside NATS_URL, the others as variables or a file: none of them is ever logged.
+  for (const name of stack.names) {
+    const logs = await stack.logs(name);
+    assert.match(logs, /connected to NATS/, name);
+    for (const k of KINDS) assert.ok(!logs.includes(PASSWORD[k]), `${name}'s log holds no password`);
+  }
 });
 
 test('an unauthenticated client, or one with a wrong password, is refused by the server', async () => {

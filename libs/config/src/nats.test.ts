@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { commonEnv, ConfigError, databaseUrl, natsUrl, parseEnv } from './env';
 import { natsSettingsIssues, redactUrl } from './nats';
@@ -8,14 +9,16 @@ const Schema = z.object({ ...commonEnv, NATS_URL: natsUrl.default('nats://127.0.
 const parse = (env: Record<string, string>) => parseEnv(Schema, env, 'svc');
 
 test('NATS settings: every credential variable is read; at most one way of authenticating; a secret inline or as a file', () => {
-  const ok = parse({ NATS_USER: 'pep', NATS_PASSWORD_FILE: '/run/secrets/nats', NATS_TLS_CA_FILE: '/ca.pem', NATS_TLS_CERT_FILE: '/c.pem', NATS_TLS_KEY_FILE: '/k.pem' });
+  const file = fileURLToPath(import.meta.url); // any readable file
+  const ok = parse({ NATS_USER: 'pep', NATS_PASSWORD_FILE: file, NATS_TLS_CA_FILE: file, NATS_TLS_CERT_FILE: file, NATS_TLS_KEY_FILE: file });
   assert.equal(ok.NATS_USER, 'pep');
-  assert.equal(ok.NATS_PASSWORD_FILE, '/run/secrets/nats');
+  assert.equal(ok.NATS_PASSWORD_FILE, file);
+  assert.throws(() => parse({ NATS_USER: 'pep', NATS_PASSWORD_FILE: '/no/such/secret' }), /NATS_PASSWORD_FILE: cannot read "\/no\/such\/secret" \(ENOENT\)/);
   const url = 'nats://127.0.0.1:4222';
   assert.deepEqual(natsSettingsIssues({ NATS_URL: url }), []);
   assert.deepEqual(natsSettingsIssues({ NATS_URL: 'nats://u:p@a:4222,nats://u:p@b:4222' }), []);
   const cases: Array<[Record<string, string>, RegExp]> = [
-    [{ NATS_URL: url, NATS_TOKEN: 't', NATS_TOKEN_FILE: '/t' }, /NATS_TOKEN and NATS_TOKEN_FILE: set only one/],
+    [{ NATS_URL: url, NATS_TOKEN: 't', NATS_TOKEN_FILE: fileURLToPath(import.meta.url) }, /NATS_TOKEN and NATS_TOKEN_FILE: set only one/],
     [{ NATS_URL: url, NATS_USER: 'u' }, /NATS_USER: needs NATS_PASSWORD/],
     [{ NATS_URL: url, NATS_PASSWORD: 'p' }, /NATS_PASSWORD: needs NATS_USER/],
     [{ NATS_URL: url, NATS_TOKEN: 't', NATS_CREDS_FILE: '/c' }, /NATS_TOKEN, NATS_CREDS_FILE are all set; use exactly one/],

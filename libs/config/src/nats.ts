@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
 
 /**
@@ -67,5 +68,15 @@ export function natsSettingsIssues(c: NatsSettings): string[] {
   const distinct = new Set(inUrl.map((c) => JSON.stringify(c ?? null)));
   if (inUrl.some(Boolean) && distinct.size > 1) issues.push('NATS_URL: every server of the list must carry the same credentials (or better: none, and NATS_USER/NATS_PASSWORD)');
   if ((c.NATS_TLS_CERT_FILE === undefined) !== (c.NATS_TLS_KEY_FILE === undefined)) issues.push('NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE: set both or neither');
+  // A file that cannot be read fails here, by name, rather than at the first connect.
+  for (const name of ['NATS_PASSWORD_FILE', 'NATS_TOKEN_FILE', 'NATS_NKEY_SEED_FILE', 'NATS_CREDS_FILE', 'NATS_TLS_CA_FILE', 'NATS_TLS_CERT_FILE', 'NATS_TLS_KEY_FILE'] as const) {
+    const path = c[name];
+    if (path === undefined) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (err) {
+      issues.push(`${name}: cannot read ${JSON.stringify(path)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
   return issues;
 }
