@@ -154,7 +154,7 @@ for (const kind of XMPP_SERVER_KINDS) {
             } else if (shape.kind === 'stream') {
               t = await runStreamShape(connectWith({ port: server.c2sPort, user: 'mallory', password: PW, resource: `stream-${shape.name}` }), ctx, shape, ANSWER_BOUND_MS);
             } else {
-              t = await runCapsShape(connectWith({ port: server.c2sPort, user: 'mallory', password: PW, resource: `caps-${shape.name}` }), ctx, shape, 1_500);
+              t = await runCapsShape(connectWith({ port: server.c2sPort, user: 'mallory', password: PW, resource: `caps-${shape.name}` }), ctx, shape, 800);
             }
             t.rssAfterMiB = Math.round(Math.max(0, ...rss.snapshot().filter((p) => p.goneAtMs === undefined).map((p) => p.lastKiB)) / 1024);
             tallies.push(t);
