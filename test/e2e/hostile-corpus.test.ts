@@ -144,6 +144,7 @@ for (const kind of XMPP_SERVER_KINDS) {
           good = startWellBehaved(alice, 'urn:hostile:good', { intervalMs: GOOD_INTERVAL_MS, boundMs: ANSWER_BOUND_MS });
 
           const tallies: ShapeTally[] = [];
+          const diedDuring = new Map<string, string>();
           let chan = new RawIqChannel(mallory);
           for (const shape of corpus) {
             current = shape.name;
@@ -156,6 +157,7 @@ for (const kind of XMPP_SERVER_KINDS) {
             } else {
               t = await runCapsShape(connectWith({ port: server.c2sPort, user: 'mallory', password: PW, resource: `caps-${shape.name}` }), ctx, shape, 800);
             }
+            for (const [name, pid] of Object.entries(watched)) if (!diedDuring.has(name) && !isAlive(pid)) diedDuring.set(name, shape.name);
             t.rssAfterMiB = Math.round(Math.max(0, ...rss.snapshot().filter((p) => p.goneAtMs === undefined).map((p) => p.lastKiB)) / 1024);
             tallies.push(t);
           }
@@ -171,7 +173,7 @@ for (const kind of XMPP_SERVER_KINDS) {
           if (goodReport.failures.length > 10) problems.push(`well-behaved: ... ${goodReport.failures.length - 10} more failed requests`);
           if (goodReport.published.length < 5) problems.push(`well-behaved: only ${goodReport.published.length} publishes succeeded`);
           for (const p of procs) {
-            if (p.goneAtMs !== undefined || !isAlive(p.pid)) problems.push(`process ${p.name} (pid ${p.pid}) died (gone at ${p.goneAtMs} ms)`);
+            if (p.goneAtMs !== undefined || !isAlive(p.pid)) problems.push(`process ${p.name} (pid ${p.pid}) died during ${diedDuring.get(p.name) ?? 'the checks'}`);
             if (p.peakKiB > rssBound(p.name) * 1024) problems.push(`process ${p.name}: peak RSS ${mib(p.peakKiB)} MiB over ${rssBound(p.name)} MiB`);
           }
           if (problems.every((p) => !p.includes('died'))) {
