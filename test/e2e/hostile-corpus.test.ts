@@ -105,6 +105,7 @@ for (const kind of XMPP_SERVER_KINDS) {
         const onUnhandled = (err: unknown) => console.log(`[hostile] unhandled rejection during ${current}: ${(err as Error)?.stack ?? String(err)}`);
         process.on('unhandledRejection', onUnhandled);
         try {
+          const phases: Array<[string, number]> = [['start', Date.now()]];
           stack = await startBrokerStack({
             prosody: server, mode, requestTimeoutMs: REQUEST_TIMEOUT_MS, logLevel: 'warn',
             ...(dataDir ? { natsUrl: 'nats://embedded.invalid:4222', databaseUrl: 'postgres://embedded.invalid/none', env: { NATS_URL: '', DATABASE_URL: '', DATA_DIR: dataDir } } : {}),
@@ -123,6 +124,7 @@ for (const kind of XMPP_SERVER_KINDS) {
           const observed: Element[] = [];
           observer.client.on('stanza', (st: Element) => { if (st.name === 'message') observed.push(st); });
 
+          phases.push(['stack up', Date.now()]);
           // ready: the grant arrived (ejabberd: after the disco-nesting answers)
           const until = Date.now() + 30_000;
           for (;;) {
@@ -140,6 +142,7 @@ for (const kind of XMPP_SERVER_KINDS) {
           for (const name of stack.names) watched[name] = stack.pids[name]!;
           if (stack.natsPid) watched['nats-server'] = stack.natsPid;
           if (embeddedNatsPid) watched['nats-server (embedded)'] = embeddedNatsPid;
+          phases.push(['setup', Date.now()]);
           rss = sampleRss(watched);
           good = startWellBehaved(alice, 'urn:hostile:good', { intervalMs: GOOD_INTERVAL_MS, boundMs: ANSWER_BOUND_MS });
 
@@ -163,6 +166,7 @@ for (const kind of XMPP_SERVER_KINDS) {
           }
           await sleep(2_000); // fan-out and caps queries drain while the well-behaved user goes on
           current = 'checks';
+          phases.push(['corpus', Date.now()]);
           const goodReport = await good.stop();
           good = undefined;
           const procs = rss.stop();
@@ -198,7 +202,9 @@ for (const kind of XMPP_SERVER_KINDS) {
             if (m.attrs.type !== 'error' && from !== ctx.hostile && from !== ctx.victim && from !== ctx.domain) problems.push(`observer got a message from ${m.attrs.from}: ${m.toString().slice(0, 300)}`);
           }
 
+          phases.push(['checks', Date.now()]);
           console.log(table(`${kind}, ${mode}`, tallies, procs, { requests: goodReport.requests, failures: goodReport.failures.length, maxMs: goodReport.maxMs }));
+          console.log(`timing: ${phases.slice(1).map(([what, at], i) => `${what} ${((at - phases[i]![1]) / 1000).toFixed(1)} s`).join(', ')}`);
           if (problems.length) console.log(`--- problems (${kind}, ${mode}):\n${problems.join('\n')}`);
           assert.ok(corpus.length < HOSTILE_CORPUS.length || tallies.length >= 40, `at least 40 distinct shapes (have ${tallies.length})`);
           assert.deepEqual(problems, [], `${problems.length} problem(s); see the table above`);
