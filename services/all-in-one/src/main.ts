@@ -17,7 +17,8 @@ await runService({
   tracing,
   loadConfig: () => {
     const aio = loadAllInOneConfig();
-    const env = { ...process.env, MIGRATE_ON_START: 'false' };
+    // one process, one database: the embedded default is meant here (a lone worker must ask for it)
+    const env = { ...process.env, MIGRATE_ON_START: 'false', EMBEDDED_DATABASE: 'true' };
     return { ...loadIngressConfig(env), aio, pep: loadPepConfig(env), mam: loadMamConfig(env), projector: loadProjectorConfig(env), natsUrlSet: !!process.env.NATS_URL };
   },
   start: async (config, ctx) => {
