@@ -10,7 +10,7 @@ import {
   type SettableAffiliation,
 } from './access';
 import { buildConfig, DEFAULT_MAX_ITEMS_PER_NODE, effectiveMaxItems, unmetPrecondition, validateConfig, type NodeConfig } from './config';
-import { bareJid, isSameAccount } from './jid';
+import { accountJid, normalizeJid, sameBareJid } from '@dbroker/protocol';
 import {
   DuplicateRequestError,
   type ListItemsQuery,
@@ -404,11 +404,11 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
 
   const toItem = (i: StoredItem): PubsubItem => ({ id: i.itemId, payload: i.payload, publisher: i.publisher, publishedAt: i.publishedAt, seq: i.publishedSeq });
 
-  const isPublisher = async (r: PubsubReader, stored: StoredNode, actor: string) => (await r.getAffiliation(stored.service, stored.node, bareJid(actor))) === 'publisher';
+  const isPublisher = async (r: PubsubReader, stored: StoredNode, actor: string) => (await r.getAffiliation(stored.service, stored.node, accountJid(actor))) === 'publisher';
 
   /** Common checks of an owner use case: a valid node name and the owner as requester. */
   function ownerCheck(owner: string, node: string, actor: string): PubsubError | undefined {
-    return checkNodeName(node) ?? (isSameAccount(actor, owner) ? undefined : fail('forbidden'));
+    return checkNodeName(node) ?? (sameBareJid(actor, owner) ? undefined : fail('forbidden'));
   }
 
   const info = (node: string, s: StoredSubscription): SubscriptionInfo => ({ node, jid: s.jid, subid: s.subid, state: s.state });
@@ -442,7 +442,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
 
   return {
     async publish(owner, node, actor, itemId, payloadXml, opts) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const invalid = checkNodeName(node) ?? (itemId === undefined ? undefined : checkItemId(itemId));
       if (invalid) return invalid;
       if (payloadXml.length === 0) return fail('payload-required');
@@ -453,7 +453,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
         if (bad) return fail(bad.error, bad.text);
       }
       // publish_model 'publishers': the owner and the `publisher` affiliates of an existing node
-      const isOwner = isSameAccount(actor, service);
+      const isOwner = sameBareJid(actor, service);
       const at = opts.at ?? now();
 
       return await write<PublishOutcome>(async (tx, retry) => {
@@ -505,7 +505,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async getItems(owner, node, actor, opts = {}) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const invalid = checkNodeName(node);
       if (invalid) return invalid;
       const { maxItems, itemIds } = opts;
@@ -532,10 +532,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async retract(owner, node, actor, itemId, opts) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const invalid = checkNodeName(node) ?? checkItemId(itemId);
       if (invalid) return invalid;
-      const isOwner = isSameAccount(actor, service);
+      const isOwner = sameBareJid(actor, service);
       const at = opts.at ?? now();
 
       return await write<RetractOutcome>(async (tx) => {
@@ -568,7 +568,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async createNode(owner, node, actor, config = {}, opts = {}) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const invalid = validateConfig(config, maxItemsPerNode);
@@ -583,7 +583,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async getConfig(owner, node, actor) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const stored = await storage.getNode(service, node);
@@ -591,7 +591,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async configure(owner, node, actor, changes, opts = {}) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const invalid = validateConfig(changes, maxItemsPerNode);
@@ -611,7 +611,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     defaultConfig: () => buildConfig(),
 
     async deleteNode(owner, node, actor, opts) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const at = opts.at ?? now();
@@ -633,7 +633,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async purge(owner, node, actor, opts) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const at = opts.at ?? now();
@@ -655,7 +655,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async getAffiliations(owner, node, actor) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const stored = await storage.getNode(service, node);
@@ -665,12 +665,12 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async setAffiliations(owner, node, actor, changes, opts = {}) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const parsed: Array<{ jid: string; affiliation: SettableAffiliation }> = [];
       for (const c of changes) {
-        const jid = bareJid(c.jid);
+        const jid = accountJid(c.jid);
         if (jid === '' || jid.length > MAX_NODE_NAME_BYTES) return fail('bad-request', 'invalid jid');
         if (jid === service) return fail('not-acceptable', 'the owner cannot change their own affiliation');
         if (!(SETTABLE_AFFILIATIONS as readonly string[]).includes(c.affiliation)) return fail('not-acceptable', `affiliation ${c.affiliation} cannot be set`);
@@ -691,7 +691,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async getSubscriptions(owner, node, actor) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const stored = await storage.getNode(service, node);
@@ -700,19 +700,22 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async setSubscriptions(owner, node, actor, changes, opts = {}) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
+      const normalized: Array<{ jid: string; subscription: 'subscribed' | 'none' }> = [];
       for (const c of changes) {
-        if (c.jid === '' || c.jid.length > MAX_NODE_NAME_BYTES) return fail('bad-request', 'invalid jid');
+        const jid = normalizeJid(c.jid) ?? '';
+        if (jid === '' || jid.length > MAX_NODE_NAME_BYTES) return fail('bad-request', 'invalid jid');
         if (c.subscription !== 'subscribed' && c.subscription !== 'none') return fail('not-acceptable', `subscription state ${String(c.subscription)} cannot be set`);
+        normalized.push({ jid, subscription: c.subscription });
       }
       const at = opts.at ?? now();
       return await write<NodeOutcome>(async (tx) => {
         const stored = await tx.lockNode(service, node);
         if (!stored) return fail('node-not-found');
         const effects: PubsubEffect[] = [];
-        for (const c of changes) {
+        for (const c of normalized) {
           if (c.subscription === 'subscribed') {
             const { subscription, created } = await tx.addSubscription(stored.id, c.jid, generateSubId(), at);
             if (created) effects.push({ type: 'subscribed', service, node, config: stored.config, subscription: info(node, subscription), created, lastItem: await lastItemOf(tx, stored) });
@@ -725,11 +728,12 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       });
     },
 
-    async subscribe(owner, node, actor, jid, opts = {}) {
-      const service = bareJid(owner);
+    async subscribe(owner, node, actor, asked, opts = {}) {
+      const service = accountJid(owner);
       const invalid = checkNodeName(node);
       if (invalid) return invalid;
-      if (jid === '' || bareJid(jid) !== bareJid(actor)) return fail('invalid-jid');
+      const jid = normalizeJid(asked) ?? '';
+      if (jid === '' || !sameBareJid(jid, actor)) return fail('invalid-jid');
       const at = opts.at ?? now();
       // Decide before the transaction (the policy may need connections of its own: a transaction that
       // waits for another connection can starve a pool, or deadlock PGlite's single one), then again on
@@ -752,11 +756,12 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       });
     },
 
-    async unsubscribe(owner, node, actor, jid, subid, _opts = {}) {
-      const service = bareJid(owner);
+    async unsubscribe(owner, node, actor, asked, subid, _opts = {}) {
+      const service = accountJid(owner);
       const invalid = checkNodeName(node);
       if (invalid) return invalid;
-      if (jid === '' || bareJid(jid) !== bareJid(actor)) return fail('invalid-jid');
+      const jid = normalizeJid(asked) ?? '';
+      if (jid === '' || !sameBareJid(jid, actor)) return fail('invalid-jid');
       return await write<{ subscription: SubscriptionInfo; effects: PubsubEffect[] }>(async (tx) => {
         const stored = await tx.lockNode(service, node);
         if (!stored) return fail('node-not-found');
@@ -770,33 +775,33 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async subscriptionsOf(owner, actor, node) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       if (node !== undefined) {
         const invalid = checkNodeName(node);
         if (invalid) return invalid;
         if (!(await storage.getNode(service, node))) return fail('node-not-found');
       }
-      const all = await storage.listSubscriptionsOf(service, bareJid(actor));
+      const all = await storage.listSubscriptionsOf(service, accountJid(actor));
       return ok(all.filter((x) => node === undefined || x.node === node).map((x) => info(x.node, x)));
     },
 
     async affiliationsOf(owner, actor, node) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       if (node !== undefined) {
         const invalid = checkNodeName(node);
         if (invalid) return invalid;
         if (!(await storage.getNode(service, node))) return fail('node-not-found');
       }
-      if (isSameAccount(actor, service)) {
+      if (sameBareJid(actor, service)) {
         const nodes = node === undefined ? (await storage.listNodes(service)).map((n) => n.node) : [node];
         return ok(nodes.map((n) => ({ node: n, affiliation: 'owner' as const })));
       }
-      const all = await storage.listAffiliationsOf(service, bareJid(actor));
+      const all = await storage.listAffiliationsOf(service, accountJid(actor));
       return ok(all.filter((a) => node === undefined || a.node === node));
     },
 
     async readableNode(owner, node, actor) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const invalid = checkNodeName(node);
       if (invalid) return fail('node-not-found');
       const stored = await storage.getNode(service, node);
@@ -805,11 +810,11 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async nodeMembers(owner, node) {
-      return await storage.listNodeMembers(bareJid(owner), node);
+      return await storage.listNodeMembers(accountJid(owner), node);
     },
 
     async readableNodes(owner, actor) {
-      const nodes = await storage.listNodes(bareJid(owner));
+      const nodes = await storage.listNodes(accountJid(owner));
       const policy = memoisedPolicy();
       const allowed = await Promise.all(nodes.map(async (n) => (await decideNodeRead(n, actor, policy)).allowed));
       return nodes.filter((_, i) => allowed[i]);

@@ -1,4 +1,5 @@
 import { rawDbOf, type Database, type RawDb, type RawExecutor, type RawQuery } from '@dbroker/store';
+import { normalizeJid } from '@dbroker/protocol';
 import { normaliseConfig } from './config';
 import {
   DuplicateRequestError,
@@ -268,6 +269,9 @@ const NODE_ITEMS = {
   newestFirst: nodeItemsQuery('dbroker_pubsub_live_node_items_desc', '', ' order by published_seq desc limit $3'),
 };
 
+/** JIDs reach the storage normalised (the engine's job); folded again here so no caller can store another form. */
+const jidKey = (jid: string) => normalizeJid(jid) ?? jid;
+
 const run = <T>(db: RawExecutor, q: RawQuery, values: readonly unknown[]) => db.query<T>({ name: q.name, text: q.text, values });
 
 function reader(db: RawExecutor): PubsubReader {
@@ -319,7 +323,7 @@ function reader(db: RawExecutor): PubsubReader {
     },
 
     async listSubscriptionsOf(service, bare) {
-      const rows = await run<SubscriptionRow & { node: string }>(db, SQL.listSubscriptionsOf, [service, bare]);
+      const rows = await run<SubscriptionRow & { node: string }>(db, SQL.listSubscriptionsOf, [service, jidKey(bare)]);
       return rows.map((r) => ({ ...toSubscription(r), node: r.node }));
     },
 
@@ -339,11 +343,11 @@ function reader(db: RawExecutor): PubsubReader {
     },
 
     async listAffiliationsOf(service, bare) {
-      return await run<{ node: string; affiliation: Affiliation }>(db, SQL.listAffiliationsOf, [service, bare]);
+      return await run<{ node: string; affiliation: Affiliation }>(db, SQL.listAffiliationsOf, [service, jidKey(bare)]);
     },
 
     async getAffiliation(service, node, jid) {
-      const rows = await run<{ affiliation: Affiliation }>(db, SQL.getAffiliation, [service, node, jid]);
+      const rows = await run<{ affiliation: Affiliation }>(db, SQL.getAffiliation, [service, node, jidKey(jid)]);
       return rows[0]?.affiliation ?? 'none';
     },
 
@@ -430,24 +434,24 @@ function transaction(tx: RawExecutor): PubsubTransaction {
     },
 
     async setAffiliation(nodeId, jid, affiliation, at) {
-      if (affiliation === 'none') await run(tx, SQL.removeAffiliation, [nodeId, jid]);
-      else await run(tx, SQL.setAffiliation, [nodeId, jid, affiliation, at]);
+      if (affiliation === 'none') await run(tx, SQL.removeAffiliation, [nodeId, jidKey(jid)]);
+      else await run(tx, SQL.setAffiliation, [nodeId, jidKey(jid), affiliation, at]);
     },
 
     async addSubscription(nodeId, jid, subid, at) {
-      const rows = await run<SubscriptionRow & { created: boolean }>(tx, SQL.addSubscription, [nodeId, jid, subid, at]);
+      const rows = await run<SubscriptionRow & { created: boolean }>(tx, SQL.addSubscription, [nodeId, jidKey(jid), subid, at]);
       const row = rows[0];
       if (!row) throw new Error('subscription insert returned no row');
       return { subscription: toSubscription(row), created: row.created };
     },
 
     async removeSubscription(nodeId, jid) {
-      const row = (await run<SubscriptionRow>(tx, SQL.removeSubscription, [nodeId, jid]))[0];
+      const row = (await run<SubscriptionRow>(tx, SQL.removeSubscription, [nodeId, jidKey(jid)]))[0];
       return row && toSubscription(row);
     },
 
     async removeSubscriptionsOf(nodeId, bare) {
-      const rows = await run<SubscriptionRow>(tx, SQL.removeSubscriptionsOf, [nodeId, bare]);
+      const rows = await run<SubscriptionRow>(tx, SQL.removeSubscriptionsOf, [nodeId, jidKey(bare)]);
       return rows.map(toSubscription).sort((a, b) => (a.jid < b.jid ? -1 : a.jid > b.jid ? 1 : 0));
     },
   };
