@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { databaseUrl } from './env';
+import { databaseUrl, int } from './env';
 
 /**
  * Where a service keeps its data. A worker or projector runs as one of many replicas: an embedded
@@ -15,6 +15,12 @@ export const databaseEnv = {
   PGLITE_DATA_DIR: z.string().optional(),
   /** `true`: the embedded PGlite database when DATABASE_URL is unset (in memory without PGLITE_DATA_DIR). */
   EMBEDDED_DATABASE: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /**
+   * A write transaction of a request ends this long before the request's deadline (statement and lock
+   * timeouts are the time left minus this; no COMMIT later): room for the reply to reach the ingress and
+   * for clock differences between hosts.
+   */
+  DATABASE_DEADLINE_MARGIN_MS: int(250, 0, 60_000),
 };
 
 export const DATABASE_CHOICE_MESSAGE =

@@ -30,6 +30,7 @@ await runService({
       url: config.pep.DATABASE_URL,
       dataDir: config.pep.DATABASE_URL ? undefined : (config.pep.PGLITE_DATA_DIR ?? join(config.aio.dataDir, 'pglite')),
       poolMax: config.pep.DATABASE_POOL_MAX,
+      deadlineMarginMs: config.pep.DATABASE_DEADLINE_MARGIN_MS,
     });
     if (database.kind === 'pglite') logger.info({ dataDir: join(config.aio.dataDir, 'pglite') }, 'embedded PGlite database (set DATABASE_URL to use Postgres)');
     await runMigrations(database.db, { migrationsDir: MIGRATIONS_DIR, logger });
