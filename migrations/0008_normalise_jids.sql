@@ -50,4 +50,7 @@ UPDATE pubsub_node_events SET publisher = dbroker_fold_jid(publisher) WHERE publ
 -- caches the workers refill: rows under another spelling are dropped rather than merged
 DELETE FROM roster_cache WHERE owner <> dbroker_fold_jid(owner);--> statement-breakpoint
 DELETE FROM presence_sessions WHERE full_jid <> dbroker_fold_jid(full_jid) OR bare_jid <> dbroker_fold_jid(bare_jid);--> statement-breakpoint
-DROP FUNCTION dbroker_fold_jid(text);
+DROP FUNCTION dbroker_fold_jid(text);--> statement-breakpoint
+-- Retract, purge and node delete erase the payloads of the node log's publish entries (MAM serves the
+-- log): this finds an item's entries that still carry one without walking the node's whole log.
+CREATE INDEX "pubsub_node_events_item_payload_idx" ON "pubsub_node_events" USING btree ("node_id","item_id") WHERE "pubsub_node_events"."payload" is not null;

@@ -326,6 +326,11 @@ export interface PubsubEngineOptions {
   maxPayloadBytes?: number | undefined;
   /** Upper bound of `max_items`, and what `max` means. */
   maxItemsPerNode?: number | undefined;
+  /**
+   * Keep the payloads of retracted, purged and deleted items in the node's log (MAM then still serves
+   * them). Default false: those operations erase the payloads from the log (`erasePayloads`).
+   */
+  keepRetractedPayloads?: boolean | undefined;
 }
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -365,6 +370,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
   const generateItemId = options.generateItemId ?? (() => crypto.randomUUID());
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const maxItemsPerNode = options.maxItemsPerNode ?? DEFAULT_MAX_ITEMS_PER_NODE;
+  /** Retract, purge and delete forget the content in the log too, unless the operator keeps it. */
+  const forgetPayloads = async (tx: PubsubTransaction, nodeId: number, itemId?: string) => {
+    if (!options.keepRetractedPayloads) await tx.erasePayloads(nodeId, itemId);
+  };
   if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1) throw new RangeError('maxPayloadBytes must be a positive integer');
   if (!Number.isInteger(maxItemsPerNode) || maxItemsPerNode < 1) throw new RangeError('maxItemsPerNode must be a positive integer');
 
@@ -553,6 +562,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
           return ok({ service, node, itemId: id, seq: ev.seq, replayed: true, effects: [effect] });
         }
         if (!(await tx.deleteItem(stored.id, itemId))) return fail('item-not-found');
+        await forgetPayloads(tx, stored.id, itemId);
         const event = await tx.appendEvent({
           nodeId: stored.id,
           kind: 'retract',
@@ -627,6 +637,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
         const subscribers = (await tx.listSubscriptions(stored.id)).map((x) => ({ jid: x.jid, subid: x.subid }));
         const event = await tx.appendEvent({ nodeId: stored.id, kind: 'delete', itemId: null, payload: null, publisher: actor, requestId: opts.requestId, at });
         await tx.markNodeDeleted(stored.id, at);
+        await forgetPayloads(tx, stored.id);
         const effect: PubsubEffect = { type: 'node-deleted', service, node, config: stored.config, seq: event.seq, redirect: opts.redirect, subscribers, at };
         return ok({ service, node, seq: event.seq, replayed: false, effects: [effect] });
       });
@@ -649,6 +660,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
           }
         }
         await tx.purgeItems(stored.id);
+        await forgetPayloads(tx, stored.id);
         const event = await tx.appendEvent({ nodeId: stored.id, kind: 'purge', itemId: null, payload: null, publisher: actor, requestId: opts.requestId, at });
         return ok({ service, node, seq: event.seq, replayed: false, effects: [{ type: 'purged', service, node, config: stored.config, seq: event.seq, at }] });
       });

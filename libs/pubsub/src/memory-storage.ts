@@ -220,6 +220,15 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
         work.subscriptions.set(nodeId, new Map());
         work.affiliations.set(nodeId, new Map());
       },
+      async erasePayloads(nodeId, itemId) {
+        let n = 0;
+        work.events = work.events.map((e) => {
+          if (e.nodeId !== nodeId || e.kind !== 'publish' || e.payload === null || (itemId !== undefined && e.itemId !== itemId)) return e;
+          n++;
+          return { ...e, payload: null };
+        });
+        return n;
+      },
       async setAffiliation(nodeId, asked, affiliation) {
         nodeById(nodeId);
         const jid = jidKey(asked);

@@ -180,6 +180,15 @@ const SQL = {
       `with i as (delete from pubsub_items where node_id = $1), s as (delete from pubsub_subscriptions where node_id = $1), ` +
       `a as (delete from pubsub_affiliations where node_id = $1) update pubsub_nodes set deleted_at = $2 where id = $1`,
   },
+  // `payload is not null`: the partial index pubsub_node_events_item_payload_idx holds exactly these rows
+  erasePayloadsOfItem: {
+    name: 'dbroker_pubsub_erase_payloads_of_item',
+    text: `update pubsub_node_events set payload = null where node_id = $1 and item_id = $2 and payload is not null and kind = 'publish' returning 1`,
+  },
+  erasePayloads: {
+    name: 'dbroker_pubsub_erase_payloads',
+    text: `update pubsub_node_events set payload = null where node_id = $1 and item_id is not null and payload is not null and kind = 'publish' returning 1`,
+  },
   setAffiliation: {
     name: 'dbroker_pubsub_set_affiliation',
     text:
@@ -431,6 +440,11 @@ function transaction(tx: RawExecutor): PubsubTransaction {
 
     async markNodeDeleted(nodeId, at) {
       await run(tx, SQL.markNodeDeleted, [nodeId, at]);
+    },
+
+    async erasePayloads(nodeId, itemId) {
+      const rows = itemId === undefined ? await run(tx, SQL.erasePayloads, [nodeId]) : await run(tx, SQL.erasePayloadsOfItem, [nodeId, itemId]);
+      return rows.length;
     },
 
     async setAffiliation(nodeId, jid, affiliation, at) {

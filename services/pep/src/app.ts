@@ -43,7 +43,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     iqTimeoutMs: config.USER_IQ_TIMEOUT_MS,
     capsUnverifiedTtlMs: config.CAPS_UNVERIFIED_TTL_MS,
   });
-  const engine = createPubsubEngine({ storage: createPgPubsubStorage(database.raw), roster: rosterLookup(userState.roster), maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
+  const engine = createPubsubEngine({ storage: createPgPubsubStorage(database.raw), roster: rosterLookup(userState.roster), maxPayloadBytes: config.MAX_PAYLOAD_BYTES, keepRetractedPayloads: config.MAM_KEEP_RETRACTED_PAYLOADS });
   const sent = deps.metrics.counter('dbroker_pep_notifications_total', 'Notification messages handed to the ingress', ['kind', 'outcome']);
   const notifier = createNotifier({
     engine,

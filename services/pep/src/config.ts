@@ -29,6 +29,11 @@ export const PepEnvSchema = z.object({
   NOTIFY_TIMEOUT_MS: int(5_000, 100, 60_000),
   /** Notification messages in flight at once per replica (beyond that, publishes wait). */
   NOTIFY_CONCURRENCY: int(64, 1, 4096),
+  /**
+   * `true` keeps the payloads of retracted, purged and deleted items in the nodes' MAM archive. Default:
+   * they are erased (the retraction stays in the history; the earlier publish entry loses its payload).
+   */
+  MAM_KEEP_RETRACTED_PAYLOADS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** Run migrations at start-up (under an advisory lock). */
   MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
 }).refine(databaseChosen, databaseChoice);
