@@ -241,10 +241,10 @@ describe('MAM on a node, in memory', () => {
     }
   });
 
-  test('access: the PEP read decision; forbidden for strangers on non-open nodes, the owner and policy-admitted read', async () => {
+  test('access: the PEP read decision; strangers on non-open nodes see no node, the owner and policy-admitted read', async () => {
     const h = harness();
-    assert.equal(errorOf(await h.handle(query('private'))), 'forbidden');
-    assert.equal(errorOf(await h.handle(xml('metadata', { xmlns: 'urn:xmpp:mam:2', node: 'private' }), { type: 'get' })), 'forbidden');
+    assert.equal(errorOf(await h.handle(query('private'))), 'item-not-found');
+    assert.equal(errorOf(await h.handle(xml('metadata', { xmlns: 'urn:xmpp:mam:2', node: 'private' }), { type: 'get' })), 'item-not-found');
     assert.equal(fin(await h.handle(query('private'), { from: `${ALICE}/desk` })).count, 4);
     // BOB is in ALICE's roster with a presence subscription: the presence node admits him
     const admitted = harness({ policy: createRosterAccessPolicy(createMemoryRosterLookup({ [ALICE]: [{ jid: accountJid(BOB), subscription: 'both', groups: [] }] })) });

@@ -120,7 +120,8 @@ export function createMamIqHandler(deps: MamArchiveDeps): MamIqHandler {
     const stored = await deps.findNode(owner, node);
     if (!stored) throw refuse('node-not-found');
     const decision = await deps.mayRead(stored, requester);
-    if (!decision.allowed) throw refuse('forbidden', 'the node access model does not allow you to read its archive');
+    // a node the requester may not read answers exactly like a node that does not exist
+    if (!decision.allowed) throw refuse('node-not-found');
     return stored;
   }
 

@@ -405,11 +405,16 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     return fail('bad-request', 'request id already used for a different request');
   }
 
-  /** The read decision shared with every other read path (MAM on nodes included). */
-  async function mayRead(stored: StoredNode, actor: string): Promise<PubsubError | undefined> {
-    const decision = await decideNodeRead(stored, actor, access);
-    return decision.allowed ? undefined : fail(decision.denial);
+  /**
+   * The read decision shared with every other read path (MAM on nodes included). A node the requester may
+   * not read answers exactly like a node that does not exist (`hidden`), on every path: its existence is
+   * not revealed (the access-model conditions of XEP-0060 §6.5.9 would reveal it).
+   */
+  async function mayRead(stored: StoredNode, actor: string, policy: AccessPolicy = access): Promise<PubsubError | undefined> {
+    const decision = await decideNodeRead(stored, actor, policy);
+    return decision.allowed ? undefined : hidden();
   }
+  const hidden = () => fail('node-not-found');
 
   const toItem = (i: StoredItem): PubsubItem => ({ id: i.itemId, payload: i.payload, publisher: i.publisher, publishedAt: i.publishedAt, seq: i.publishedSeq });
 
@@ -753,14 +758,14 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       const policy = memoisedPolicy();
       const seen = await storage.getNode(service, node);
       if (!seen) return fail('node-not-found');
-      const first = await decideNodeRead(seen, actor, policy);
-      if (!first.allowed) return fail(first.denial);
+      const first = await mayRead(seen, actor, policy);
+      if (first) return first;
       return await write<SubscribeOutcome>(async (tx) => {
         const stored = await tx.lockNode(service, node);
         if (!stored) return fail('node-not-found');
         const inTx: AccessPolicy = { affiliation: (n, a) => tx.getAffiliation(n.service, n.node, a), rosterEntry: policy.rosterEntry };
-        const decision = await decideNodeRead(stored, actor, inTx);
-        if (!decision.allowed) return fail(decision.denial);
+        const denied = await mayRead(stored, actor, inTx);
+        if (denied) return denied;
         const { subscription, created } = await tx.addSubscription(stored.id, jid, generateSubId(), at);
         const sub = info(node, subscription);
         const effect: PubsubEffect = { type: 'subscribed', service, node, config: stored.config, subscription: sub, created, lastItem: await lastItemOf(tx, stored) };
@@ -774,11 +779,15 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       if (invalid) return invalid;
       const jid = normalizeJid(asked) ?? '';
       if (jid === '' || !sameBareJid(jid, actor)) return fail('invalid-jid');
+      // decided outside the transaction (see subscribe); only needed when there is nothing to end
+      const seen = await storage.getNode(service, node);
+      const readable = seen !== undefined && (await mayRead(seen, actor)) === undefined;
       return await write<{ subscription: SubscriptionInfo; effects: PubsubEffect[] }>(async (tx) => {
         const stored = await tx.lockNode(service, node);
         if (!stored) return fail('node-not-found');
         const existing = (await tx.listSubscriptions(stored.id)).find((x) => x.jid === jid);
-        if (!existing) return fail('not-subscribed');
+        // a subscriber knows the node; anyone else who may not read it learns nothing of it
+        if (!existing) return readable ? fail('not-subscribed') : hidden();
         if (subid !== undefined && subid !== existing.subid) return fail('invalid-subid');
         await tx.removeSubscription(stored.id, jid);
         const sub = info(node, existing);
@@ -788,28 +797,43 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
 
     async subscriptionsOf(owner, actor, node) {
       const service = accountJid(owner);
+      let stored: StoredNode | undefined;
       if (node !== undefined) {
         const invalid = checkNodeName(node);
         if (invalid) return invalid;
-        if (!(await storage.getNode(service, node))) return fail('node-not-found');
+        stored = await storage.getNode(service, node);
+        if (!stored) return fail('node-not-found');
       }
       const all = await storage.listSubscriptionsOf(service, accountJid(actor));
-      return ok(all.filter((x) => node === undefined || x.node === node).map((x) => info(x.node, x)));
+      const listed = all.filter((x) => node === undefined || x.node === node).map((x) => info(x.node, x));
+      // a subscriber knows the node; anyone else who may not read it learns nothing of it
+      if (stored && listed.length === 0) {
+        const denied = await mayRead(stored, actor);
+        if (denied) return denied;
+      }
+      return ok(listed);
     },
 
     async affiliationsOf(owner, actor, node) {
       const service = accountJid(owner);
+      let stored: StoredNode | undefined;
       if (node !== undefined) {
         const invalid = checkNodeName(node);
         if (invalid) return invalid;
-        if (!(await storage.getNode(service, node))) return fail('node-not-found');
+        stored = await storage.getNode(service, node);
+        if (!stored) return fail('node-not-found');
       }
       if (sameBareJid(actor, service)) {
         const nodes = node === undefined ? (await storage.listNodes(service)).map((n) => n.node) : [node];
         return ok(nodes.map((n) => ({ node: n, affiliation: 'owner' as const })));
       }
+      if (stored) {
+        const denied = await mayRead(stored, actor);
+        if (denied) return denied;
+      }
+      // outcast entries name nodes the requester may not see: never listed (an outcast reads nothing)
       const all = await storage.listAffiliationsOf(service, accountJid(actor));
-      return ok(all.filter((a) => node === undefined || a.node === node));
+      return ok(all.filter((a) => (node === undefined || a.node === node) && a.affiliation !== 'outcast'));
     },
 
     async readableNode(owner, node, actor) {
