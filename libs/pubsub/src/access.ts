@@ -78,7 +78,7 @@ export function createRosterAccessPolicy(roster: RosterLookup, affiliations: Aff
     affiliation: (node, actorBare) => affiliations.getAffiliation(node.service, node.node, accountJid(actorBare)),
     async rosterEntry(owner, actorBare) {
       const bare = accountJid(actorBare);
-      return (await roster.getRoster(accountJid(owner))).find((i) => i.jid === bare);
+      return (await roster.getRoster(accountJid(owner))).find((i) => accountJid(i.jid) === bare);
     },
   };
 }

@@ -77,7 +77,7 @@ function message(owner: string, r: Recipient, event: Element, opts: PlanOptions,
 function factsOf(bare: string, audience: NotificationAudience, entry?: RosterItem): AccessFacts {
   return {
     affiliation: audience.affiliations?.get(bare) ?? 'none',
-    rosterEntry: entry ?? audience.roster?.find((i) => i.jid === bare),
+    rosterEntry: entry ?? audience.roster?.find((i) => accountJid(i.jid) === bare),
   };
 }
 
