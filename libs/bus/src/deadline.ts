@@ -29,7 +29,13 @@ export class DeadlineExceededError extends Error {
   constructor(
     readonly deadline: number,
     readonly stage: string,
+    options?: ErrorOptions,
   ) {
-    super(`request deadline passed (${stage}, ${Date.now() - deadline} ms after it)`);
+    super(`request deadline ${deadline - Date.now() > 0 ? 'near' : 'passed'} (${stage}, ${Date.now() - deadline} ms after it)`, options);
   }
+}
+
+/** True for a `DeadlineExceededError`, also across module copies (checked by name). */
+export function isDeadlineExceeded(err: unknown): err is DeadlineExceededError {
+  return err instanceof DeadlineExceededError || (err instanceof Error && err.name === 'DeadlineExceededError');
 }

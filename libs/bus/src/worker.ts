@@ -2,7 +2,7 @@ import { SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeRequest, encodeEnvelope, type RequestEnvelope } from './envelope';
 import { extractTraceContext } from './trace-context';
-import { DeadlineExceededError, withDeadline } from './deadline';
+import { isDeadlineExceeded, withDeadline } from './deadline';
 import type { BusLogger } from './logger';
 
 /** What a worker kind advertises for disco nesting (XEP-0355 §"Disco nesting"). */
@@ -90,7 +90,7 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
         } catch (err) {
           span.recordException(err as Error);
           span.setStatus({ code: SpanStatusCode.ERROR });
-          if (err instanceof DeadlineExceededError) {
+          if (isDeadlineExceeded(err)) {
             logger.warn({ requestId: req.requestId, reason: err.message }, 'request deadline passed during handling; nothing written (the ingress answered it)');
             msg.respond(encodeEnvelope({ v: 1, requestId: req.requestId, worker: workerId, failure: { condition: 'internal-server-error', text: err.message } }));
             opts.onHandled?.('expired', (performance.now() - started) / 1000);

@@ -482,6 +482,8 @@ export async function handlePubsubIq(iq: Element, ctx: PubsubIqContext): Promise
       ctx.logger?.debug?.({ requestId: ctx.requestId, error: err.name, text: err.text }, 'pubsub request refused');
       return errorIq(iq, err);
     }
+    // the request's deadline passed (libs/store): the worker runtime answers and counts it, not an error here
+    if (err instanceof Error && err.name === 'DeadlineExceededError') throw err;
     ctx.logger?.error({ err, requestId: ctx.requestId }, 'pubsub request failed');
     return errorIq(iq, refuse('internal'));
   }

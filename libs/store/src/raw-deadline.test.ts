@@ -65,7 +65,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
         const started = Date.now();
         await assert.rejects(
           withDeadline(Date.now() + MARGIN + 300, () => handle.raw.transaction((tx) => tx.query({ text: 'select pg_sleep(5)' }))),
-          (err: unknown) => sqlState(err) === '57014',
+          (err: unknown) => err instanceof DeadlineExceededError && err.stage === 'statement_timeout' && sqlState(err) === '57014',
         );
         assert.ok(Date.now() - started < 1_500, `cancelled after ${Date.now() - started} ms`);
 
@@ -84,7 +84,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
             }),
           ),
           // lock_timeout and statement_timeout are equal: whichever fires first
-          (err: unknown) => sqlState(err) === '55P03' || sqlState(err) === '57014',
+          (err: unknown) => err instanceof DeadlineExceededError && (sqlState(err) === '55P03' || sqlState(err) === '57014'),
         );
         assert.ok(Date.now() - t0 < 1_000, `gave up the lock wait after ${Date.now() - t0} ms`);
         await holder;

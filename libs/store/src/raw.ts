@@ -54,6 +54,9 @@ export interface RawDbOptions {
 }
 
 export const DEFAULT_DEADLINE_MARGIN_MS = 250;
+/** SQLSTATEs of `statement_timeout` and `lock_timeout`. */
+const QUERY_CANCELED = '57014';
+const LOCK_NOT_AVAILABLE = '55P03';
 
 /** Milliseconds a transaction may still take under the current request deadline; undefined: no deadline. */
 function budgetMs(marginMs: number, stage: string): number | undefined {
@@ -88,7 +91,18 @@ export function createNodePgRawDb(pool: Pool, opts: RawDbOptions = {}): RawDb {
         const budget = budgetMs(marginMs, 'waiting for a connection');
         // one round trip: BEGIN and the timeouts as one simple-protocol query
         await client.query(budget === undefined ? 'BEGIN' : `BEGIN; SET LOCAL statement_timeout = ${budget}; SET LOCAL lock_timeout = ${budget}`);
-        const result = await fn({ query: (q) => run(client, q) });
+        let result: Awaited<ReturnType<typeof fn>>;
+        try {
+          result = await fn({ query: (q) => run(client, q) });
+        } catch (err) {
+          // the timeouts set from the deadline fired: say so (the SQLSTATE stays on `cause`)
+          const deadline = currentDeadline();
+          const state = (err as { code?: unknown }).code;
+          if (budget !== undefined && deadline !== undefined && (state === QUERY_CANCELED || state === LOCK_NOT_AVAILABLE)) {
+            throw new DeadlineExceededError(deadline, state === LOCK_NOT_AVAILABLE ? 'lock_timeout' : 'statement_timeout', { cause: err });
+          }
+          throw err;
+        }
         budgetMs(marginMs, 'before COMMIT');
         await client.query('COMMIT');
         return result;
