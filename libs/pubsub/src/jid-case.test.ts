@@ -73,6 +73,8 @@ for (const backend of BACKENDS) {
       value(await engine.publish(shouting, 'n', `${shouting}/b`, 'i2', payload, { requestId: rid() }));
       assert.deepEqual(value(await engine.getItems(alice, 'n', alice)).items.map((i) => i.id), ['i2'], 'one node (max_items 1): the second publish replaced the first');
       assert.deepEqual((await engine.readableNodes(shouting, alice)).map((x) => x.node), ['n']);
+      assert.deepEqual((await fx.eventsOf(alice, 'n')).map((e) => e.publisher), [`${alice}/a`, `${alice}/b`], 'publishers stored folded, resource kept');
+      assert.deepEqual(value(await engine.getItems(alice, 'n', alice)).items.map((i) => i.publisher), [`${alice}/b`]);
       const sub = value(await engine.subscribe(alice, 'n', 'Carol@Example.org/Phone', 'CAROL@example.org/Phone'));
       assert.equal(sub.subscription.jid, 'carol@example.org/Phone', 'local and domain folded, resource kept');
       assert.equal(errorOf(await engine.subscribe(alice, 'n', 'carol@example.org/Phone', 'carol@example.org/phone')), 'ok', 'another resource (case matters there) is another subscription');

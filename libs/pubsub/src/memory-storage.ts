@@ -174,16 +174,16 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
       async appendEvent(event: NewNodeEvent) {
         nodeById(event.nodeId);
         if (event.requestId !== null && work.requests.has(event.requestId)) throw new DuplicateRequestError(event.requestId);
-        const stored: StoredNodeEvent = { ...event, seq: work.nextSeq++ };
+        const stored: StoredNodeEvent = { ...event, publisher: event.publisher === null ? null : jidKey(event.publisher), seq: work.nextSeq++ };
         work.events.push(stored);
         if (event.requestId !== null) work.requests.set(event.requestId, stored.seq);
         return { ...stored };
       },
       async publishItem(item: NewPublishedItem, keep: number) {
         if (!Number.isInteger(keep) || keep < 1) throw new RangeError('publishItem: keep must be a positive integer');
-        const { nodeId, itemId, payload, publisher, requestId, at } = item;
-        const event = await tx.appendEvent({ nodeId, kind: 'publish', itemId, payload, publisher, requestId, at });
-        await tx.upsertItem({ nodeId, itemId, payload, publisher, publishedSeq: event.seq, publishedAt: at });
+        const { nodeId, itemId, payload, requestId, at } = item;
+        const event = await tx.appendEvent({ nodeId, kind: 'publish', itemId, payload, publisher: item.publisher, requestId, at });
+        await tx.upsertItem({ nodeId, itemId, payload, publisher: event.publisher, publishedSeq: event.seq, publishedAt: at });
         return { event, trimmed: await tx.trimItems(nodeId, keep) };
       },
       async upsertItem(item) {

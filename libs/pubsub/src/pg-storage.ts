@@ -392,19 +392,20 @@ function transaction(tx: RawExecutor): PubsubTransaction {
     async appendEvent(event: NewNodeEvent) {
       let rows: Array<{ seq: Int8 }>;
       try {
-        rows = await run<{ seq: Int8 }>(tx, SQL.appendEvent, [event.nodeId, event.kind, event.itemId, event.payload, event.publisher, event.requestId, event.at]);
+        rows = await run<{ seq: Int8 }>(tx, SQL.appendEvent, [event.nodeId, event.kind, event.itemId, event.payload, event.publisher === null ? null : jidKey(event.publisher), event.requestId, event.at]);
       } catch (err) {
         throw duplicateOr(err, event.requestId);
       }
       const row = rows[0];
       if (!row) throw new Error('insert returned no row');
-      const { nodeId, kind, itemId, payload, publisher, requestId, at } = event;
-      return { seq: Number(row.seq), nodeId, kind, itemId, payload, publisher, requestId, at };
+      const { nodeId, kind, itemId, payload, requestId, at } = event;
+      return { seq: Number(row.seq), nodeId, kind, itemId, payload, publisher: event.publisher === null ? null : jidKey(event.publisher), requestId, at };
     },
 
     async publishItem(item: NewPublishedItem, keep: number) {
       if (!Number.isInteger(keep) || keep < 1) throw new RangeError('publishItem: keep must be a positive integer');
-      const { nodeId, itemId, payload, publisher, requestId, at } = item;
+      const { nodeId, itemId, payload, requestId, at } = item;
+      const publisher = item.publisher === null ? null : jidKey(item.publisher);
       let rows: Array<{ seq: Int8; trimmed: string[] }>;
       try {
         rows = await run<{ seq: Int8; trimmed: string[] }>(tx, SQL.publishItem, [nodeId, itemId, payload, publisher, requestId, at, keep - 1]);
