@@ -147,13 +147,21 @@ for (const kind of XMPP_SERVER_KINDS) {
           good = startWellBehaved(alice, 'urn:hostile:good', { intervalMs: GOOD_INTERVAL_MS, boundMs: ANSWER_BOUND_MS });
 
           const tallies: ShapeTally[] = [];
+          const problems: string[] = [];
           const diedDuring = new Map<string, string>();
           let chan = new RawIqChannel(mallory);
           for (const shape of corpus) {
             current = shape.name;
             let t: ShapeTally;
             if (shape.kind === 'iq') {
-              if (chan.closed) chan = new RawIqChannel(await login('mallory', `attack-${tallies.length}`));
+              if (chan.closed) {
+                const again = await login('mallory', `attack-${tallies.length}`).catch((e: Error) => e);
+                if (again instanceof Error) {
+                  problems.push(`${shape.name}: the attacker could not log in again: ${again.message || again.name}`);
+                  break;
+                }
+                chan = new RawIqChannel(again);
+              }
               t = await runIqShape(chan, ctx, shape, ANSWER_BOUND_MS);
             } else if (shape.kind === 'stream') {
               t = await runStreamShape(connectWith({ port: server.c2sPort, user: 'mallory', password: PW, resource: `stream-${shape.name}` }), ctx, shape, ANSWER_BOUND_MS);
@@ -171,7 +179,6 @@ for (const kind of XMPP_SERVER_KINDS) {
           good = undefined;
           const procs = rss.stop();
 
-          const problems: string[] = [];
           for (const t of tallies) for (const v of t.violations) problems.push(`${t.name}: ${v}`);
           for (const f of goodReport.failures.slice(0, 10)) problems.push(`well-behaved: ${f}`);
           if (goodReport.failures.length > 10) problems.push(`well-behaved: ... ${goodReport.failures.length - 10} more failed requests`);

@@ -144,7 +144,8 @@ export async function runIqShape(chan: RawIqChannel, ctx: HostileContext, shape:
  */
 export async function runStreamShape(connect: () => Promise<Client>, ctx: HostileContext, shape: StreamShape, boundMs: number): Promise<ShapeTally> {
   const t = newTally(shape, 'refused');
-  const client = await connect();
+  const client = await loginOrRecord(connect, t);
+  if (!client) return t;
   try {
     const chan = new RawIqChannel(client);
     const id = nextBase(shape.name);
@@ -165,7 +166,8 @@ export async function runStreamShape(connect: () => Promise<Client>, ctx: Hostil
  */
 export async function runCapsShape(connect: () => Promise<Client>, ctx: HostileContext, shape: CapsShape, settleMs: number): Promise<ShapeTally> {
   const t = newTally(shape, 'no answer due');
-  const client = await connect();
+  const client = await loginOrRecord(connect, t);
+  if (!client) return t;
   let queries = 0;
   // Keep xmpp.js from answering the disco#info itself (its iqCallee answers unhandled gets with an error).
   client.iqCallee.get(NS_DISCO_INFO, 'query', () => new Promise<never>(() => undefined));
@@ -199,6 +201,16 @@ export async function runCapsShape(connect: () => Promise<Client>, ctx: HostileC
     await stopQuietly(client);
   }
   return t;
+}
+
+/** A login the XMPP server does not complete is recorded on the shape (the server in front stalled). */
+async function loginOrRecord(connect: () => Promise<Client>, t: ShapeTally): Promise<Client | undefined> {
+  try {
+    return await connect();
+  } catch (err) {
+    t.violations.push(`could not log in to run the shape: ${(err as Error).message || (err as Error).name}`);
+    return undefined;
+  }
 }
 
 async function stopQuietly(c: Client): Promise<void> {
