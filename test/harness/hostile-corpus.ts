@@ -273,7 +273,8 @@ export const HOSTILE_CORPUS: readonly HostileShape[] = [
   { kind: 'iq', name: 'read-flood-300', category: 'flood', expect: 'any', burst: 300, build: (c, id) => iqText('get', id, c.victim, pubsubText(`<items node='${c.victimOpenNode}'/>`)) },
   { kind: 'iq', name: 'mam-flood-50', category: 'flood', expect: 'any', burst: 50, build: (c, id, i) => iqText('set', id, c.victim, mamText(`fq${i}`, c.victimOpenNode)) },
   { kind: 'iq', name: 'fan-out-node-created', category: 'fanout', expect: 'ok', build: (_c, id) => iqText('set', id, undefined, publishText(node('bomb'), " id='first'", payload(P, 'x'), publishOptionsText([['pubsub#access_model', ['open']], ['pubsub#max_items', ['10']]]))) },
-  { kind: 'iq', name: 'fan-out-subscribers-3000', category: 'fanout', expect: 'any', build: (c, id) => iqText('set', id, undefined, pubsubText(`<subscriptions node='${node('bomb')}'>${Array.from({ length: 3000 }, (_, i) => `<subscription jid='target${i}@${c.domain}' subscription='subscribed'/>`).join('')}</subscriptions>`, NS_PUBSUB_OWNER)) },
+  // three batches of 1,000: the first fits a per-node cap of 1,000, so the bomb goes off at the allowed maximum
+  { kind: 'iq', name: 'fan-out-subscribers-3x1000', category: 'fanout', expect: 'any', burst: 3, build: (c, id, b) => iqText('set', id, undefined, pubsubText(`<subscriptions node='${node('bomb')}'>${Array.from({ length: 1000 }, (_, i) => `<subscription jid='target${b * 1000 + i}@${c.domain}' subscription='subscribed'/>`).join('')}</subscriptions>`, NS_PUBSUB_OWNER)) },
   { kind: 'iq', name: 'fan-out-publish', category: 'fanout', expect: 'any', build: (_c, id) => iqText('set', id, undefined, publishText(node('bomb'), " id='boom'", payload(P, 'B'.repeat(100 * KB)))) },
   { kind: 'iq', name: 'fan-out-publish-to-contacts', category: 'fanout', expect: 'any', build: (c, id) => iqText('set', id, undefined, publishText(c.spoofNode, " id='contacts'", payload(P, 'C'.repeat(50 * KB)))) },
 
