@@ -74,6 +74,8 @@ export interface IqShape {
   conditions?: readonly string[];
   /** How many copies are sent at once (floods); default 1. */
   burst?: number;
+  /** Wait this long first (e.g. for a per-user rate budget to refill after the floods). */
+  pauseBeforeMs?: number;
   /** The id the runner gives a copy, from a unique base (default: the base itself). */
   id?: (base: string) => string;
   /** The raw `<iq/>`; `i` is the copy's index within a burst. Must use `id` as its id attribute. */
@@ -272,7 +274,7 @@ export const HOSTILE_CORPUS: readonly HostileShape[] = [
   { kind: 'iq', name: 'subscribe-flood-200', category: 'flood', expect: 'any', burst: 200, build: (c, id) => iqText('set', id, c.victim, pubsubText(`<subscribe node='${c.victimOpenNode}' jid='${c.hostile}'/>`)) },
   { kind: 'iq', name: 'read-flood-300', category: 'flood', expect: 'any', burst: 300, build: (c, id) => iqText('get', id, c.victim, pubsubText(`<items node='${c.victimOpenNode}'/>`)) },
   { kind: 'iq', name: 'mam-flood-50', category: 'flood', expect: 'any', burst: 50, build: (c, id, i) => iqText('set', id, c.victim, mamText(`fq${i}`, c.victimOpenNode)) },
-  { kind: 'iq', name: 'fan-out-node-created', category: 'fanout', expect: 'ok', build: (_c, id) => iqText('set', id, undefined, publishText(node('bomb'), " id='first'", payload(P, 'x'), publishOptionsText([['pubsub#access_model', ['open']], ['pubsub#max_items', ['10']]]))) },
+  { kind: 'iq', name: 'fan-out-node-created', category: 'fanout', expect: 'ok', pauseBeforeMs: 3_000, build: (_c, id) => iqText('set', id, undefined, publishText(node('bomb'), " id='first'", payload(P, 'x'), publishOptionsText([['pubsub#access_model', ['open']], ['pubsub#max_items', ['10']]]))) },
   // three batches of 1,000: the first fits a per-node cap of 1,000, so the bomb goes off at the allowed maximum
   { kind: 'iq', name: 'fan-out-subscribers-3x1000', category: 'fanout', expect: 'any', burst: 3, build: (c, id, b) => iqText('set', id, undefined, pubsubText(`<subscriptions node='${node('bomb')}'>${Array.from({ length: 1000 }, (_, i) => `<subscription jid='target${b * 1000 + i}@${c.domain}' subscription='subscribed'/>`).join('')}</subscriptions>`, NS_PUBSUB_OWNER)) },
   { kind: 'iq', name: 'fan-out-publish', category: 'fanout', expect: 'any', build: (_c, id) => iqText('set', id, undefined, publishText(node('bomb'), " id='boom'", payload(P, 'B'.repeat(100 * KB)))) },

@@ -103,6 +103,7 @@ const nextBase = (name: string) => `h${++seq}-${name.slice(0, 24)}`;
 export async function runIqShape(chan: RawIqChannel, ctx: HostileContext, shape: IqShape, boundMs: number): Promise<ShapeTally> {
   const t = newTally(shape, shape.expect);
   const copies = shape.burst ?? 1;
+  if (shape.pauseBeforeMs) await sleep(shape.pauseBeforeMs);
   const sends: Array<Promise<IqOutcome>> = [];
   for (let i = 0; i < copies; i++) {
     const base = nextBase(shape.name);
