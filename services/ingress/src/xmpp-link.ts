@@ -197,17 +197,20 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
       if (status === 'stopped') return;
       const size = Buffer.byteLength(el.toString());
       const maxBytes = opts.outboundQueueMaxBytes ?? Infinity;
+      if (opts.outboundQueueMax === 0 || size > maxBytes) {
+        opts.onDropped?.(1);
+        logger.error({ max: opts.outboundQueueMax, maxBytes, size }, 'outbound stanza not queued while the link is down (queue off, or the stanza exceeds OUTBOUND_QUEUE_MAX_BYTES)');
+        return;
+      }
       while (queue.length > 0 && (queue.length >= opts.outboundQueueMax || queuedBytes + size > maxBytes)) {
         queue.shift();
         queuedBytes -= queueSizes.shift()!;
         opts.onDropped?.(1);
         logger.error({ max: opts.outboundQueueMax, maxBytes }, 'outbound queue full: oldest stanza dropped');
       }
-      if (opts.outboundQueueMax > 0 && size <= maxBytes) {
-        queue.push(el);
-        queueSizes.push(size);
-        queuedBytes += size;
-      } else opts.onDropped?.(1);
+      queue.push(el);
+      queueSizes.push(size);
+      queuedBytes += size;
     },
     write(el) {
       if (status !== 'online' || !entity) return Promise.reject(new LinkOfflineError(`xmpp link is ${status}`));
