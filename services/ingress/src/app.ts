@@ -98,7 +98,11 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     serverDomain: config.XMPP_SERVER,
     componentDomain: config.XMPP_DOMAIN,
     subject: presSubject,
-    publish: (subject, data) => bus.nc.publish(subject, data),
+    // while NATS is away the client would buffer publishes without bound: a presence is dropped instead (counted)
+    publish: (subject, data) => {
+      if (!bus.isConnected()) throw new Error('NATS disconnected: presence not buffered');
+      bus.nc.publish(subject, data);
+    },
     privileges,
     logger,
     metrics,

@@ -70,6 +70,8 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     notifier,
     logger,
     concurrency: 16,
+    maxQueued: config.PRESENCE_QUEUE_MAX,
+    maxQueuedBytes: config.PRESENCE_QUEUE_MAX_BYTES,
     onApplied: (kind) => presences.inc({ kind }),
   });
   const handle = createPepHandler({
@@ -86,6 +88,8 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     features: { identities: PEP_IDENTITIES, features: PEP_FEATURES },
     queue: config.WORKER_QUEUE,
     concurrency: config.WORKER_CONCURRENCY,
+    maxQueued: config.WORKER_QUEUE_MAX,
+    maxQueuedBytes: config.WORKER_QUEUE_MAX_BYTES,
     workerId: config.WORKER_ID,
     logger,
     tracer: deps.tracer,

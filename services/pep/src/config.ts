@@ -45,6 +45,12 @@ export const PepEnvSchema = z.object({
   USER_STATE_SWEEP_BATCH_ROWS: int(1_000, 1, 100_000),
   /** Statements per table per sweep (bounds one sweep's work; the next continues). */
   USER_STATE_SWEEP_MAX_BATCHES: int(20, 1, 10_000),
+  /** Requests waiting for a free slot (count, bytes); beyond them a request is refused with resource-constraint. */
+  WORKER_QUEUE_MAX: int(1_024, 0, 1_000_000),
+  WORKER_QUEUE_MAX_BYTES: int(33_554_432, 0, 1_073_741_824),
+  /** Presences waiting to be applied (count, bytes); beyond them a presence is dropped (counted). */
+  PRESENCE_QUEUE_MAX: int(10_000, 0, 1_000_000),
+  PRESENCE_QUEUE_MAX_BYTES: int(16_777_216, 0, 1_073_741_824),
 });
 
 export type PepConfig = z.infer<typeof PepEnvSchema>;
