@@ -54,8 +54,14 @@ test('two PEP workers sweep the shared user state on schedule: expired presences
     // replicas evicting at the same moment may each take up to one batch too many (a cache: harmless)
     const caps = await count('caps_cache');
     assert.ok(caps <= 200 && caps >= 150, `${caps} caps rows`);
-    const text = await metrics.registry.metrics();
+    // the counts are reported when a sweep has done every table: wait for the sweep in progress
+    let text = '';
     const total = (table: string) => [...text.matchAll(new RegExp(`dbroker_retention_deleted_rows_total\\{[^}]*table="${table}"[^}]*\\} (\\d+)`, 'g'))].reduce((n, m) => n + Number(m[1]), 0);
+    for (let i = 0; i < 100; i++) {
+      text = await metrics.registry.metrics();
+      if (total('presence_sessions') >= 500 && total('roster_cache') >= 50 && total('caps_cache_evicted') >= 300 - caps) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     assert.equal(total('presence_sessions'), 500, 'each expired row deleted once across both replicas');
     assert.equal(total('roster_cache'), 50);
     assert.equal(total('caps_cache_evicted'), 300 - caps);

@@ -95,6 +95,8 @@ describe('projector retention and field caps (NATS JetStream, Postgres)', () => 
     assert.ok((await count('audit_log', "request_id like 'old-%'")) >= 15, 'not all gone at once: one batch of 10 per sweep');
     await waitFor('old rows deleted', async () => (await count('audit_log', "request_id like 'old-%'")) === 0 && (await count('events')) === 5);
     assert.equal(await count('audit_log', "request_id like 'recent-%'"), 5);
+    // counted when the sweep in progress ends
+    await waitFor('the counts', async () => /table="audit_log"[^}]*\} 25/.test(await metrics.registry.metrics()));
     const text = await metrics.registry.metrics();
     assert.match(text, /dbroker_retention_deleted_rows_total\{[^}]*table="audit_log"[^}]*\} 25/);
     assert.match(text, /dbroker_retention_deleted_rows_total\{[^}]*table="events"[^}]*\} 25/);
