@@ -71,7 +71,7 @@ test('a 200 KB client-chosen IQ id is answered and reaches events and audit_log 
     assert.ok(row.iq_id.endsWith('…'));
   }
   const [biggest] = await sqlRows('select max(length(payload::text))::int as n from events');
-  assert.ok(biggest.n < 16_384, `largest stored event ${biggest.n} characters`);
+  assert.ok(biggest!.n < 16_384, `largest stored event ${biggest!.n} characters`);
   const truncated = await sqlRows(`select payload->'truncated' as t from events where type = 'request.received' and payload->>'from' like 'alice@localhost/%'`);
   for (const t of truncated) assert.deepEqual(t.t, ['iqId']);
 });
