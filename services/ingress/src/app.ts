@@ -56,6 +56,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     server: config.XMPP_SERVER,
     component: config.XMPP_DOMAIN,
     logger,
+    maxBuffered: config.AUDIT_BUFFER_MAX_EVENTS,
     maxBufferedBytes: config.AUDIT_BUFFER_MAX_BYTES,
     onDropped: (n) => metrics.droppedEvents.inc(n),
   });
