@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { natsEnv, natsSettingsIssues, redactUrl, type NatsSettings } from './nats';
 
 /** Raised when configuration is invalid; the message lists every bad variable. */
 export class ConfigError extends Error {
@@ -13,12 +14,25 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: Record<string, s
   if (!res.success) {
     const lines = res.error.issues.map((i) => {
       const key = i.path.join('.');
-      const got = key in clean ? ` (got ${JSON.stringify(clean[key])})` : '';
+      const got = !(key in clean) ? '' : isSecretVariable(key) ? ' (value not shown: a secret)' : ` (got ${shownValue(key, clean[key]!)})`;
       return `  ${key}: ${i.message}${got}`;
     });
     throw new ConfigError(`invalid configuration for ${service}:\n${lines.join('\n')}`);
   }
+  const data = res.data as Record<string, unknown>;
+  if (typeof data.NATS_URL === 'string') {
+    const issues = natsSettingsIssues(data as NatsSettings);
+    if (issues.length > 0) throw new ConfigError(`invalid configuration for ${service}:\n${issues.map((i) => `  ${i}`).join('\n')}`);
+  }
   return res.data;
+}
+
+/** Variables whose value is a secret: an error names them, never shows their value. */
+export const isSecretVariable = (name: string): boolean => /(PASSWORD|TOKEN|SECRET|SEED|_KEY)$/.test(name);
+
+/** How a bad value appears in an error: URLs without their credentials. */
+function shownValue(key: string, value: string): string {
+  return JSON.stringify(/URL$/.test(key) ? redactUrl(value) : value);
 }
 
 /** An integer env var with bounds and a default; the unit belongs in the variable's name. */
@@ -44,4 +58,6 @@ export const commonEnv = {
   /** Events stream retention (applied by the ingress and the projector, at creation and on start): 0 = unlimited. */
   EVENTS_STREAM_MAX_AGE_MS: int(604_800_000, 0, 315_360_000_000),
   EVENTS_STREAM_MAX_BYTES: int(1_073_741_824, 0, Number.MAX_SAFE_INTEGER),
+  /** NATS credentials and TLS (see nats.ts); every service connects to NATS. */
+  ...natsEnv,
 };
