@@ -8,10 +8,10 @@ import { startXmppServer, XMPP_SERVER_KINDS, type XmppServerHandle } from '../ha
 import { connectClient, closeAll, iq, xml, type Client } from '../harness/xmpp-client';
 import { startBrokerStack, type BrokerStack, type StackMode } from '../harness/stack';
 import { connectPepClient, type PepClient } from '../harness/pep-client';
-import { publishIq, itemsIq, resultItemIds } from '../harness/pubsub-iq';
+import { publishIq } from '../harness/pubsub-iq';
 import { sleep } from '../harness/wait';
-import { HOSTILE_CORPUS, SERVER_MAX_DEPTH, VICTIM_ITEM, type HostileContext } from '../harness/hostile-corpus';
-import { RawIqChannel, runCapsShape, runIqShape, runStreamShape, startWellBehaved, checkAppliedOnce, connectWith, type ShapeTally } from '../harness/hostile-runner';
+import { HOSTILE_CORPUS, SERVER_MAX_DEPTH, VICTIM_ITEM, VICTIM_TEXT, type HostileContext } from '../harness/hostile-corpus';
+import { RawIqChannel, runCapsShape, runIqShape, runStreamShape, startWellBehaved, checkAppliedOnce, checkObserved, checkVictimNodes, connectWith, type ShapeTally } from '../harness/hostile-runner';
 import { isAlive, sampleRss, type ProcessSample } from '../harness/hostile-monitor';
 
 // Issue 9, "what it must show": the hostile corpus (test/harness/hostile-corpus.ts) sent by a real client
@@ -133,8 +133,8 @@ for (const kind of XMPP_SERVER_KINDS) {
             assert.ok(Date.now() < until, `broker not serving within 30 s: ${String(r)}`);
             await sleep(300);
           }
-          await iq(bob, publishIq(ctx.victimOpenNode, VICTIM_ITEM, xml('p', { xmlns: 'urn:victim' }, 'original open'), { options: { access_model: 'open' } }));
-          await iq(bob, publishIq(ctx.victimPrivateNode, VICTIM_ITEM, xml('p', { xmlns: 'urn:victim' }, 'original private'), { options: { access_model: 'whitelist' } }));
+          await iq(bob, publishIq(ctx.victimOpenNode, VICTIM_ITEM, xml('p', { xmlns: 'urn:victim' }, VICTIM_TEXT.open), { options: { access_model: 'open' } }));
+          await iq(bob, publishIq(ctx.victimPrivateNode, VICTIM_ITEM, xml('p', { xmlns: 'urn:victim' }, VICTIM_TEXT.private), { options: { access_model: 'whitelist' } }));
           await iq(mallory, publishIq(ctx.spoofNode, 'first', xml('p', { xmlns: 'urn:hostile:payload' }, 'hello')));
 
           if (dataDir) embeddedNatsPid = Number(await readFile(join(dataDir, 'nats', 'nats-server.pid'), 'utf8').catch(() => '')) || undefined;
@@ -191,23 +191,9 @@ for (const kind of XMPP_SERVER_KINDS) {
             // nothing applied twice or behind the well-behaved user's back
             const applied = await checkAppliedOnce(alice, ctx.good, 'urn:hostile:good', goodReport.published).catch((e: Error) => [`history check failed: ${e.message}`]);
             for (const a of applied) problems.push(`well-behaved: ${a}`);
-            // the victim's nodes are as the victim left them
-            for (const [n, text] of [[ctx.victimOpenNode, 'original open'], [ctx.victimPrivateNode, 'original private']] as const) {
-              const r = await iq(bob, itemsIq(n), ANSWER_BOUND_MS).catch((e: Error) => e);
-              if (r instanceof Error) problems.push(`victim node ${n}: read failed: ${r.message}`);
-              else {
-                const ids = resultItemIds(r);
-                const got = r.getChild('pubsub')?.getChild('items')?.getChildren('item')[0]?.getChild('p')?.getText();
-                if (ids.join() !== VICTIM_ITEM || got !== text) problems.push(`victim node ${n} changed: ids ${ids.join()} text ${got}`);
-              }
-            }
+            for (const v of await checkVictimNodes(bob, ctx, ANSWER_BOUND_MS)) problems.push(v);
           }
-          // nothing smuggled in a payload was delivered as a stanza of its own, nobody spoke for the good user
-          for (const m of observed) {
-            if (m.getChild('body')) problems.push(`observer got a message with a body: ${m.toString().slice(0, 300)}`);
-            const from = (m.attrs.from ?? '').split('/')[0];
-            if (m.attrs.type !== 'error' && from !== ctx.hostile && from !== ctx.victim && from !== ctx.domain) problems.push(`observer got a message from ${m.attrs.from}: ${m.toString().slice(0, 300)}`);
-          }
+          for (const o of checkObserved(observed, ctx)) problems.push(o);
 
           phases.push(['checks', Date.now()]);
           console.log(table(`${kind}, ${mode}`, tallies, procs, { requests: goodReport.requests, failures: goodReport.failures.length, maxMs: goodReport.maxMs }));

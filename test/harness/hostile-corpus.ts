@@ -55,6 +55,8 @@ export interface HostileContext {
 export const SERVER_MAX_DEPTH = { prosody: 8_000, ejabberd: 2_000 } as const;
 
 export const VICTIM_ITEM = 'victim-item';
+/** The payload text of VICTIM_ITEM on each victim node (`<p xmlns='urn:victim'>`). */
+export const VICTIM_TEXT = { open: 'original open', private: 'original private' } as const;
 
 export type Expect = 'error' | 'ok' | 'any';
 

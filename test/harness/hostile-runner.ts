@@ -1,7 +1,8 @@
 // Sends the hostile corpus (./hostile-corpus) over real client connections and tallies, per shape, what came
 // back within the bound; and runs a well-behaved client next to it that must not notice anything.
 import type { Element } from '@xmpp/xml';
-import { NS_DISCO_INFO, capsPresenceText, type CapsShape, type HostileContext, type IqShape, type StreamShape } from './hostile-corpus';
+import { NS_DISCO_INFO, VICTIM_ITEM, VICTIM_TEXT, capsPresenceText, type CapsShape, type HostileContext, type IqShape, type StreamShape } from './hostile-corpus';
+import { itemsIq, resultItemIds } from './pubsub-iq';
 import { connectClient, iq, StanzaErrorResponse, xml, type Client, type ConnectOptions } from './xmpp-client';
 import { mamQuery } from './mam-query';
 import { sleep } from './wait';
@@ -306,5 +307,36 @@ export async function checkAppliedOnce(client: Client, owner: string, node: stri
     seen.delete(`item:${id}`);
   }
   for (const [e, n] of seen) problems.push(`unexpected history entry ${e} (×${n})`);
+  return problems;
+}
+
+/** The victim's nodes hold exactly what the victim published (read as the victim). */
+export async function checkVictimNodes(victim: Client, ctx: HostileContext, boundMs: number): Promise<string[]> {
+  const problems: string[] = [];
+  for (const [node, text] of [[ctx.victimOpenNode, VICTIM_TEXT.open], [ctx.victimPrivateNode, VICTIM_TEXT.private]] as const) {
+    const r = await iq(victim, itemsIq(node), boundMs).catch((e: Error) => e);
+    if (r instanceof Error) {
+      problems.push(`victim node ${node}: read failed: ${r.message}`);
+      continue;
+    }
+    const ids = resultItemIds(r);
+    const got = r.getChild('pubsub')?.getChild('items')?.getChildren('item')[0]?.getChild('p')?.getText();
+    if (ids.join() !== VICTIM_ITEM || got !== text) problems.push(`victim node ${node} changed: ids ${ids.join()} text ${got}`);
+  }
+  return problems;
+}
+
+/**
+ * What a contact of the attacker received: nothing smuggled in a payload came out as a stanza of its own
+ * (no message with a top-level body), and nobody spoke for anyone but the attacker, the observer's own
+ * account or the server.
+ */
+export function checkObserved(messages: Element[], ctx: HostileContext): string[] {
+  const problems: string[] = [];
+  for (const m of messages) {
+    if (m.getChild('body')) problems.push(`observer got a message with a body: ${m.toString().slice(0, 300)}`);
+    const from = (m.attrs.from ?? '').split('/')[0];
+    if (m.attrs.type !== 'error' && from !== ctx.hostile && from !== ctx.victim && from !== ctx.domain) problems.push(`observer got a message from ${m.attrs.from}: ${m.toString().slice(0, 300)}`);
+  }
   return problems;
 }
