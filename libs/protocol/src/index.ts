@@ -8,6 +8,10 @@ export type { Failure, Result } from './result';
 
 export { DEFAULT_MAX_XML_BYTES, DEFAULT_MAX_XML_DEPTH, byteLength, parseXml, stripWhitespace } from './xml-parse';
 export type { ParseXmlOptions, StripWhitespaceOptions } from './xml-parse';
+export { DEFAULT_XML_LIMITS, MAX_XML_NAME_CHARS, XML_LIMIT_CODES, isXmlLimitCode, resolveXmlLimits, utf8Length } from './xml-limits';
+export type { XmlLimitCode, XmlLimits } from './xml-limits';
+export { BoundedStreamParser } from './stream-parser';
+export type { RejectedStanza, StreamParserEvents } from './stream-parser';
 export { cloneElement, inheritedPrefixDeclarations, usedPrefixes } from './xml-util';
 
 export { bareJid, isBareJid, isDomainJid, isFullJid, jidToString, parseJid, sameBareJid } from './jid';
