@@ -12,6 +12,8 @@ export { DEFAULT_XML_LIMITS, MAX_XML_NAME_CHARS, XML_LIMIT_CODES, isXmlLimitCode
 export type { XmlLimitCode, XmlLimits } from './xml-limits';
 export { BoundedStreamParser } from './stream-parser';
 export type { RejectedStanza, StreamParserEvents } from './stream-parser';
+export { rejectionError, replyToRejected } from './rejected-stanza';
+export type { RejectedStanzaReply } from './rejected-stanza';
 export { cloneElement, inheritedPrefixDeclarations, usedPrefixes } from './xml-util';
 
 export { bareJid, isBareJid, isDomainJid, isFullJid, jidToString, parseJid, sameBareJid } from './jid';
