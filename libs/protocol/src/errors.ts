@@ -17,7 +17,12 @@ export type ProtocolErrorCode =
   /** character data of one element over the text size cap */
   | 'text-too-long'
   /** an element or attribute name over MAX_XML_NAME_CHARS */
-  | 'name-too-long';
+  | 'name-too-long'
+  /**
+   * well-formed XML the ltx model cannot carry faithfully: an empty default namespace declaration
+   * (`xmlns=''`), an attribute named `__proto__`
+   */
+  | 'unsupported-xml';
 
 /** Thrown by the XML layer only; everything stanza-level is a `Result` failure instead. */
 export class ProtocolError extends Error {

@@ -12,9 +12,11 @@ const PUBSUB_ERRORS_NS = 'http://jabber.org/protocol/pubsub#errors';
 /**
  * The error for a stanza over a parsing limit: XEP-0060 §7.1.3.4 names `not-acceptable` +
  * `<payload-too-big/>` for a publish whose payload is too large; anything else is RFC 6120's
- * `policy-violation` (§8.3.3.12: the entity violated a local policy such as a size limit), type modify.
+ * `policy-violation` (§8.3.3.12: the entity violated a local policy such as a size limit), type modify;
+ * XML the broker cannot represent (`unsupported-xml`) is a `bad-request`.
  */
 export function rejectionError(rejected: RejectedStanza): StanzaError {
+  if (rejected.code === 'unsupported-xml') return new StanzaError('bad-request', { type: 'modify' });
   const inner = rejected.stanza.getChild('delegation')?.getChild('forwarded')?.getChild('iq');
   const payload = inner && childElements(inner)[0];
   const action = payload && childElements(payload)[0];

@@ -14,7 +14,8 @@ import { ElementClass } from './xml-util';
  * answered inside a proper delegation wrapper (`wrapBrokenRequestError` accepts the skeleton as is).
  */
 export interface RejectedStanza {
-  code: XmlLimitCode;
+  /** The limit crossed, or `unsupported-xml` (see ProtocolErrorCode). */
+  code: XmlLimitCode | 'unsupported-xml';
   reason: string;
   name: string;
   attrs: Record<string, string>;
@@ -59,6 +60,7 @@ const NAME_START = ':A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370
 const NAME = new RegExp(`^[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040]*$`, 'u');
 const REFERENCE = /&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));/y;
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 
 function isDelimiter(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x2f /* / */ || c === 0x3e /* > */ || c === 0x3d /* = */;
@@ -105,7 +107,7 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
   private stanzaStart = 0;
   private elements = 0;
   private stack: Frame[] = [];
-  private skip: { code: XmlLimitCode; reason: string } | null = null;
+  private skip: { code: RejectedStanza['code']; reason: string } | null = null;
   private chain: ChainLink[] = [];
   private chainOpen = 0;
 
@@ -411,8 +413,17 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
     const value = this.decode(raw.replace(/\r\n|[\r\n\t]/g, ' '));
     if (Object.prototype.hasOwnProperty.call(this.attrs, this.attrName)) this.fatal('malformed-xml', `duplicate attribute ${this.attrName}`);
     if (this.attrName === '__proto__') {
-      this.limit(this.counted, 'too-many-attributes', 'attribute name __proto__ is not supported');
+      this.limit(this.counted, 'unsupported-xml', 'attribute name __proto__ is not supported');
       return;
+    }
+    if (this.attrName === 'xmlns' && value === '') {
+      // Legal XML, but ltx would resolve such an element to its parent's namespace (parseXml refuses it too).
+      this.limit(this.counted, 'unsupported-xml', 'empty default namespace declaration');
+      return;
+    }
+    if (this.attrName.startsWith('xmlns:')) {
+      const prefix = this.attrName.slice(6);
+      if (value === '' || prefix === 'xmlns' || (prefix === 'xml') !== (value === XML_NS)) this.fatal('malformed-xml', `illegal declaration of namespace prefix ${prefix}`);
     }
     this.attrs[this.attrName] = value;
   }
@@ -434,11 +445,33 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
     if (++this.elements > this.limits.maxElements) return this.limit(i, 'too-many-elements', `more than ${this.limits.maxElements} elements`);
     this.checkBytes(i);
     if (this.skip) return;
+    this.checkPrefixes();
     const el = new ElementClass(this.elName, { ...this.attrs });
     const top = this.stack[this.stack.length - 1];
     if (top) top.el.cnode(el);
     else el.parent = this.root;
     this.stack.push({ el, textBytes: 0 });
+  }
+
+  /** Namespaces in XML 1.0: every prefix used by the element being opened is bound (iteratively: no recursion). */
+  private checkPrefixes(): void {
+    const check = (qname: string) => {
+      const colon = qname.indexOf(':');
+      if (colon < 0) return;
+      const prefix = qname.slice(0, colon);
+      if (prefix === 'xml' || prefix === 'xmlns') {
+        if (prefix === 'xmlns' && qname === this.elName) this.fatal('malformed-xml', `element name ${qname} uses the reserved prefix xmlns`);
+        return;
+      }
+      if (colon === 0 || colon === qname.length - 1 || qname.indexOf(':', colon + 1) >= 0) this.fatal('malformed-xml', `${qname.slice(0, 64)} is not a valid qualified name`);
+      const decl = `xmlns:${prefix}`;
+      if (this.attrs[decl] !== undefined) return;
+      for (let k = this.stack.length - 1; k >= 0; k--) if (this.stack[k]!.el.attrs[decl] !== undefined) return;
+      if (this.root?.attrs[decl] !== undefined) return;
+      this.fatal('malformed-xml', `undeclared namespace prefix ${prefix.slice(0, 64)}`);
+    };
+    check(this.elName);
+    for (const name of Object.keys(this.attrs)) check(name);
   }
 
   private closeElement(i: number, name: string | undefined): void {
@@ -595,7 +628,7 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
   }
 
   /** Crossing a limit: drop the stanza's tree, skip the rest of it (depth counting only). */
-  private limit(i: number, code: XmlLimitCode, reason: string): void {
+  private limit(i: number, code: RejectedStanza['code'], reason: string): void {
     if (!this.root) this.fatal('malformed-xml', `stream header: ${reason}`);
     if (this.skip) return;
     this.skip = { code, reason: `${reason} (stanza offset ${this.offset(i) - this.stanzaStart})` };
