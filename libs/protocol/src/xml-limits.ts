@@ -39,15 +39,32 @@ export const DEFAULT_XML_LIMITS: Readonly<XmlLimits> = Object.freeze({
 /** Longest element or attribute name accepted (no real name comes close; not configurable). */
 export const MAX_XML_NAME_CHARS = 1024;
 
-/** `limits` with the missing fields taken from the defaults. */
+/**
+ * `limits` with the missing fields taken from the defaults, except the text limit, which follows
+ * `maxBytes` when not given (raising the stanza size alone must not leave avatars refused as text).
+ */
 export function resolveXmlLimits(limits: Partial<XmlLimits> = {}): XmlLimits {
   const out = { ...DEFAULT_XML_LIMITS };
   for (const key of Object.keys(out) as Array<keyof XmlLimits>) {
     const v = limits[key];
     if (v !== undefined) out[key] = v;
   }
+  if (limits.maxTextBytes === undefined && limits.maxBytes !== undefined) out.maxTextBytes = limits.maxBytes;
   return out;
 }
+
+/**
+ * For XML the broker stored itself after it passed the limits on the way in (pubsub items, archived
+ * messages): no size limits (items stored before a limit was lowered stay readable), but the depth
+ * cap, which protects the recursive code that serialises them.
+ */
+export const STORED_XML_LIMITS: Readonly<Partial<XmlLimits>> = Object.freeze({
+  maxBytes: Number.POSITIVE_INFINITY,
+  maxElements: Number.POSITIVE_INFINITY,
+  maxAttributes: Number.POSITIVE_INFINITY,
+  maxAttributeBytes: Number.POSITIVE_INFINITY,
+  maxTextBytes: Number.POSITIVE_INFINITY,
+});
 
 /** The ProtocolError code of each limit; they double as the `reason` label of rejection metrics. */
 export type XmlLimitCode = Extract<

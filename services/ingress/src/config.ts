@@ -21,7 +21,8 @@ export const IngressEnvSchema = z.object({
   MAX_STANZA_ELEMENTS: int(DEFAULT_XML_LIMITS.maxElements, 16, 1_000_000),
   MAX_STANZA_ATTRIBUTES: int(DEFAULT_XML_LIMITS.maxAttributes, 8, 10_000),
   MAX_ATTRIBUTE_BYTES: int(DEFAULT_XML_LIMITS.maxAttributeBytes, 3072, 16 * 1024 * 1024),
-  MAX_TEXT_BYTES: int(DEFAULT_XML_LIMITS.maxTextBytes, 1024, 16 * 1024 * 1024),
+  /** Default: MAX_STANZA_BYTES (an avatar may fill a whole stanza with base64 text). */
+  MAX_TEXT_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).optional(),
   /** XEP-0199 ping to the server while idle; a missing pong for PING_TIMEOUT_MS reconnects. */
   PING_INTERVAL_MS: int(30_000, 200, 3_600_000),
   PING_TIMEOUT_MS: int(10_000, 100, 600_000),
@@ -46,7 +47,7 @@ export function xmlLimitsOf(cfg: IngressConfig): XmlLimits {
     maxElements: cfg.MAX_STANZA_ELEMENTS,
     maxAttributes: cfg.MAX_STANZA_ATTRIBUTES,
     maxAttributeBytes: cfg.MAX_ATTRIBUTE_BYTES,
-    maxTextBytes: cfg.MAX_TEXT_BYTES,
+    maxTextBytes: cfg.MAX_TEXT_BYTES ?? cfg.MAX_STANZA_BYTES,
   };
 }
 
