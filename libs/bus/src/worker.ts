@@ -89,7 +89,12 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
           span.recordException(err as Error);
           span.setStatus({ code: SpanStatusCode.ERROR });
           logger.error({ err, requestId: req.requestId }, 'worker handler failed');
-          msg.respond(encodeEnvelope({ v: 1, requestId: req.requestId, worker: workerId, failure: { condition: 'internal-server-error', text: (err as Error).message } }));
+          try {
+            msg.respond(encodeEnvelope({ v: 1, requestId: req.requestId, worker: workerId, failure: { condition: 'internal-server-error', text: String((err as Error)?.message ?? err) } }));
+          } catch (respondErr) {
+            // NATS closed, or the failure itself unsendable: the ingress answers at its deadline.
+            logger.error({ err: respondErr, requestId: req.requestId }, 'worker failure reply could not be sent');
+          }
           opts.onHandled?.('failed', (performance.now() - started) / 1000);
         } finally {
           span.end();
@@ -104,7 +109,9 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
     void (async () => {
       for await (const msg of sub) {
         await acquire();
-        void handleOne(msg).finally(release);
+        void handleOne(msg)
+          .catch((err: unknown) => logger.error({ err, subject: msg.subject }, 'worker request handling failed'))
+          .finally(release);
       }
     })().catch((err) => logger.error({ err, subject }, 'worker subscription ended with an error'));
   }
@@ -114,7 +121,11 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
       nc.subscribe(subject, {
         queue,
         callback: (_err, msg) => {
-          msg.respond(JSON.stringify(features));
+          try {
+            msg.respond(JSON.stringify(features));
+          } catch (err) {
+            logger.warn({ err, subject }, 'features reply could not be sent');
+          }
         },
       }),
     );

@@ -13,7 +13,13 @@ export function startPresenceConsumer(opts: { nc: Bus['nc']; subjectPrefix: stri
   const inflight = new Set<Promise<void>>();
   const done = (async () => {
     for await (const msg of sub) {
-      const decoded = decodePresence(msg.data);
+      let decoded: ReturnType<typeof decodePresence>;
+      try {
+        decoded = decodePresence(msg.data);
+      } catch (err) {
+        opts.logger.error({ err, subject: msg.subject }, 'presence envelope could not be read; dropped');
+        continue;
+      }
       if (!decoded.ok) {
         opts.logger.warn({ subject: msg.subject, reason: decoded.reason }, 'invalid presence envelope dropped');
         continue;
