@@ -61,6 +61,7 @@ const NAME = new RegExp(`^[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u
 const REFERENCE = /&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));/y;
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+const NEEDS_ATTR_NORMALIZING = /[\r\n\t]/;
 
 function isDelimiter(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x2f /* / */ || c === 0x3e /* > */ || c === 0x3d /* = */;
@@ -131,6 +132,8 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
   private bang = '';
   private brackets = 0;
   private piQuestion = false;
+
+  private readonly validNames = new Set<string>();
 
   constructor(limits: Partial<XmlLimits> = {}) {
     super();
@@ -210,7 +213,8 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
             i++;
           } else {
             this.beginName();
-            this.attrs = Object.create(null) as Record<string, string>;
+            // A fresh object per tag, handed to the element as is; `__proto__` never becomes a key (refused).
+            this.attrs = {};
             this.attrCount = 0;
             this.state = S.StartName;
           }
@@ -363,7 +367,12 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
 
   private endName(i: number): void {
     const name = this.name;
-    if (!this.nameOverflow && !NAME.test(name)) this.fatal('malformed-xml', `invalid name '${name.slice(0, 64)}'`);
+    if (!this.nameOverflow && !this.validNames.has(name)) {
+      if (!NAME.test(name)) this.fatal('malformed-xml', `invalid name '${name.slice(0, 64)}'`);
+      // Names repeat: remember the valid ones (bounded).
+      if (this.validNames.size >= 512) this.validNames.clear();
+      this.validNames.add(name);
+    }
     if (this.state === S.StartName) {
       this.state = S.Tag;
       this.tagSpace = false;
@@ -389,8 +398,7 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
     this.attrValue = '';
     this.attrBytes = 0;
     // While skipping, only the few attributes of the captured chain are kept.
-    const chainCandidate = this.depth + 1 <= CHAIN_DEPTH && SKELETON_ATTRS.has(this.attrName);
-    this.attrKeep = !this.nameOverflow && (!this.skip || chainCandidate);
+    this.attrKeep = !this.nameOverflow && (!this.skip || (this.depth + 1 <= CHAIN_DEPTH && SKELETON_ATTRS.has(this.attrName)));
   }
 
   private addAttrValue(d: string, from: number, to: number): void {
@@ -410,7 +418,7 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
     const raw = this.attrValue;
     this.attrValue = '';
     if (raw.includes('<')) this.fatal('malformed-xml', `'<' in the value of attribute ${this.attrName}`);
-    const value = this.decode(raw.replace(/\r\n|[\r\n\t]/g, ' '));
+    const value = this.decode(NEEDS_ATTR_NORMALIZING.test(raw) ? raw.replace(/\r\n|[\r\n\t]/g, ' ') : raw);
     if (Object.prototype.hasOwnProperty.call(this.attrs, this.attrName)) this.fatal('malformed-xml', `duplicate attribute ${this.attrName}`);
     if (this.attrName === '__proto__') {
       this.limit(this.counted, 'unsupported-xml', 'attribute name __proto__ is not supported');
@@ -434,7 +442,8 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
     this.attrName = '';
     if (!this.root) {
       if (this.elNameOverflow || selfClosing) this.fatal('malformed-xml', 'invalid stream header');
-      this.root = new ElementClass(this.elName, { ...this.attrs });
+      this.root = new ElementClass(this.elName);
+      this.root.attrs = this.attrs;
       this.emit('start', this.root);
       return;
     }
@@ -446,7 +455,8 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
     this.checkBytes(i);
     if (this.skip) return;
     this.checkPrefixes();
-    const el = new ElementClass(this.elName, { ...this.attrs });
+    const el = new ElementClass(this.elName);
+    el.attrs = this.attrs;
     const top = this.stack[this.stack.length - 1];
     if (top) top.el.cnode(el);
     else el.parent = this.root;
@@ -455,23 +465,24 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
 
   /** Namespaces in XML 1.0: every prefix used by the element being opened is bound (iteratively: no recursion). */
   private checkPrefixes(): void {
-    const check = (qname: string) => {
-      const colon = qname.indexOf(':');
-      if (colon < 0) return;
-      const prefix = qname.slice(0, colon);
-      if (prefix === 'xml' || prefix === 'xmlns') {
-        if (prefix === 'xmlns' && qname === this.elName) this.fatal('malformed-xml', `element name ${qname} uses the reserved prefix xmlns`);
-        return;
-      }
-      if (colon === 0 || colon === qname.length - 1 || qname.indexOf(':', colon + 1) >= 0) this.fatal('malformed-xml', `${qname.slice(0, 64)} is not a valid qualified name`);
-      const decl = `xmlns:${prefix}`;
-      if (this.attrs[decl] !== undefined) return;
-      for (let k = this.stack.length - 1; k >= 0; k--) if (this.stack[k]!.el.attrs[decl] !== undefined) return;
-      if (this.root?.attrs[decl] !== undefined) return;
-      this.fatal('malformed-xml', `undeclared namespace prefix ${prefix.slice(0, 64)}`);
-    };
-    check(this.elName);
-    for (const name of Object.keys(this.attrs)) check(name);
+    this.checkPrefix(this.elName, true);
+    for (const name in this.attrs) this.checkPrefix(name, false);
+  }
+
+  private checkPrefix(qname: string, isElement: boolean): void {
+    const colon = qname.indexOf(':');
+    if (colon < 0) return;
+    const prefix = qname.slice(0, colon);
+    if (prefix === 'xml' || prefix === 'xmlns') {
+      if (prefix === 'xmlns' && isElement) this.fatal('malformed-xml', `element name ${qname} uses the reserved prefix xmlns`);
+      return;
+    }
+    if (colon === 0 || colon === qname.length - 1 || qname.indexOf(':', colon + 1) >= 0) this.fatal('malformed-xml', `${qname.slice(0, 64)} is not a valid qualified name`);
+    const decl = `xmlns:${prefix}`;
+    if (this.attrs[decl] !== undefined) return;
+    for (let k = this.stack.length - 1; k >= 0; k--) if (this.stack[k]!.el.attrs[decl] !== undefined) return;
+    if (this.root?.attrs[decl] !== undefined) return;
+    this.fatal('malformed-xml', `undeclared namespace prefix ${prefix.slice(0, 64)}`);
   }
 
   private closeElement(i: number, name: string | undefined): void {
