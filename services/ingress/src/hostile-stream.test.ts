@@ -77,8 +77,19 @@ function forwardedText(opts: { id?: string; innerId?: string; version?: string; 
   return { id, innerId, text };
 }
 
+// Stanzas the fake server received, by id (indexed as they come: the fuzz asks thousands of times).
+const byId = new Map<string, Element[]>();
+let indexed = 0;
 function answersTo(id: string): Element[] {
-  return fx.fake.received.filter((e) => e.attrs.id === id);
+  const received = fx.fake.received;
+  for (; indexed < received.length; indexed++) {
+    const e = received[indexed]!;
+    const key = e.attrs.id ?? '';
+    const list = byId.get(key);
+    if (list) list.push(e);
+    else byId.set(key, [e]);
+  }
+  return byId.get(id) ?? [];
 }
 
 function innerOf(outer: Element): Element | undefined {
@@ -344,10 +355,18 @@ test('fuzz: thousands of mutated forwarded IQs through the component stream', as
   const routedBefore = routed.length;
   const receivedBefore = fx.fake.received.length;
 
+  // Polls every millisecond (the fixture's `until` waits 10 ms between checks; reconnects are frequent here).
+  const poll = async (cond: () => boolean, what: string, timeoutMs = 5000) => {
+    const start = Date.now();
+    while (!cond()) {
+      if (Date.now() - start > timeoutMs) throw new Error(`${what} not met in time (seed ${seed})`);
+      await new Promise((res) => setTimeout(res, 1));
+    }
+  };
   const reconnect = async () => {
     await fx.fake.waitForConnection(10_000);
     advertise();
-    await until(() => fx.ingress.grants.has(PUBSUB), 5000, 'grants after reconnect');
+    await poll(() => fx.ingress.grants.has(PUBSUB), 'grants after reconnect');
   };
 
   while (Date.now() - t0 < budgetMs) {
@@ -369,7 +388,7 @@ test('fuzz: thousands of mutated forwarded IQs through the component stream', as
       const waitStart = Date.now();
       let answered = false;
       while (Date.now() - waitStart < 150 && fx.fake.connections() === connections && !(answered = answersTo(probeId).length > 0)) {
-        await new Promise((res) => setTimeout(res, 2));
+        await new Promise((res) => setTimeout(res, 1));
       }
       if (!answered) {
         // The stream is closed (or waiting for the rest of a truncated stanza: a server closes it then).
@@ -377,7 +396,7 @@ test('fuzz: thousands of mutated forwarded IQs through the component stream', as
           forcedDrops++;
           fx.fake.dropConnection();
         }
-        await until(() => fx.fake.connections() > connections, 5000, 'reconnect after malformed input');
+        await poll(() => fx.fake.connections() > connections, 'reconnect after malformed input');
         await reconnect();
       }
       if (Date.now() - t0 >= budgetMs) break;
@@ -389,7 +408,7 @@ test('fuzz: thousands of mutated forwarded IQs through the component stream', as
       fx.fake.send(c.text);
     }
     const ids = batch.filter((c) => expectsAnswer(c.el)).map((c) => c.el!.attrs.id!);
-    await until(() => ids.every((id) => answersTo(id).length > 0) || fx.fake.connections() !== connections, 10_000, `answers to a batch of ${ids.length} (seed ${seed})`);
+    await poll(() => ids.every((id) => answersTo(id).length > 0) || fx.fake.connections() !== connections, `answers to a batch of ${ids.length}`, 10_000);
     assert.equal(fx.fake.connections(), connections, `a well-formed stanza closed the stream (seed ${seed})`);
   }
   await new Promise((res) => setTimeout(res, 300));
