@@ -73,6 +73,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     outboundQueueMax: config.OUTBOUND_QUEUE_MAX,
     onDropped: (n) => metrics.droppedOutbound.inc(n),
     xmlLimits: xmlLimitsOf(config),
+    onStreamError: (code) => metrics.rejectedStanzas.inc({ reason: `stream-${code}` }),
   });
   const send = link.send.bind(link);
   const disco = createDiscoResponder({

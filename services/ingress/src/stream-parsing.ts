@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Component } from '@xmpp/component-core';
-import { BoundedStreamParser, type RejectedStanza, type XmlLimits } from '@dbroker/protocol';
+import { BoundedStreamParser, type ProtocolError, type RejectedStanza, type XmlLimits } from '@dbroker/protocol';
 
 /** The parts of @xmpp/connection this module replaces (not in its typings). */
 interface ConnectionInternals {
@@ -16,13 +16,20 @@ interface ConnectionInternals {
  * two chunks) and ignores data after a parse error (@xmpp/connection detaches its parser then, and the
  * next chunk would throw out of the socket's 'data' handler). Call before `start()`.
  */
-export function useBoundedParser(component: Component, limits: XmlLimits, onRejected: (r: RejectedStanza) => void): void {
+export function useBoundedParser(
+  component: Component,
+  limits: XmlLimits,
+  onRejected: (r: RejectedStanza) => void,
+  /** Input that ends the stream (not well-formed, restricted XML); @xmpp/connection then closes it with `bad-format`. */
+  onStreamError: (err: ProtocolError) => void,
+): void {
   const conn = component as unknown as ConnectionInternals;
   const decoder = new StringDecoder('utf8');
   conn.Parser = class extends BoundedStreamParser {
     constructor() {
       super(limits);
       this.on('rejected', onRejected);
+      this.on('error', onStreamError);
     }
   };
   conn._onData = function onData(this: ConnectionInternals, data: Buffer) {

@@ -26,6 +26,8 @@ export interface XmppLinkOptions {
   onDropped?: (n: number) => void;
   /** Limits every inbound stanza is parsed within; stanzas over them are emitted as `rejected`. */
   xmlLimits: XmlLimits;
+  /** Inbound XML that ended the stream (the link reconnects). */
+  onStreamError?: (code: string) => void;
 }
 
 export type LinkStatus = 'offline' | 'connecting' | 'online' | 'stopped';
@@ -142,10 +144,18 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
         logger.error({ err: { message: (err as Error)?.message, name: (err as Error)?.name } }, `inbound ${event} handler failed`);
       }
     };
-    useBoundedParser(c, opts.xmlLimits, (rejected) => {
-      lastInbound = Date.now();
-      deliver('rejected', rejected);
-    });
+    useBoundedParser(
+      c,
+      opts.xmlLimits,
+      (rejected) => {
+        lastInbound = Date.now();
+        deliver('rejected', rejected);
+      },
+      (err) => {
+        logger.error({ code: err.code, reason: err.message }, 'inbound XML cannot be parsed: closing the stream (bad-format); reconnecting');
+        opts.onStreamError?.(err.code);
+      },
+    );
     let wentOnline = false;
     c.on('connect', () => c.socket?.setNoDelay(true));
     c.on('open', (el: Element) => {
