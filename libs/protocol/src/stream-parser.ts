@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { Element } from '@xmpp/xml';
-import { DELEGATION_NS_1, DELEGATION_NS_2, FORWARD_NS } from './delegation';
 import { ProtocolError } from './errors';
 import { MAX_XML_NAME_CHARS, resolveXmlLimits, utf8Length, type XmlLimitCode, type XmlLimits } from './xml-limits';
+import { SKELETON_ATTRS, SKELETON_DEPTH, StanzaSkeleton } from './stanza-skeleton';
+import { ILLEGAL_CHAR, NAME_EXACT, XML_NS, decodeReferences } from './xml-chars';
 import { ElementClass } from './xml-util';
 
 /**
@@ -48,19 +49,9 @@ const enum S {
   EndTag,
 }
 
-// Attributes kept on skeleton elements: enough to address an answer, nothing else.
-const SKELETON_ATTRS: ReadonlySet<string> = new Set(['xmlns', 'id', 'from', 'to', 'type', 'node']);
-/** Depth of the captured chain: iq / delegation / forwarded / iq / payload / its first child. */
-const CHAIN_DEPTH = 6;
 /** Bytes allowed before the stream root (XML declaration, whitespace). */
 const MAX_PROLOG_BYTES = 4096;
 const WHITESPACE = /^[ \t\r\n]*$/;
-const ILLEGAL_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
-const NAME_START = ':A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\u{10000}-\\u{EFFFF}';
-const NAME = new RegExp(`^[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040]*$`, 'u');
-const REFERENCE = /&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));/y;
-const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 const NEEDS_ATTR_NORMALIZING = /[\r\n\t]/;
 
 function isDelimiter(c: number): boolean {
@@ -75,10 +66,6 @@ interface Frame {
   textBytes: number;
 }
 
-interface ChainLink {
-  name: string;
-  attrs: Record<string, string>;
-}
 
 /**
  * Incremental parser of an XMPP stream (`<stream:stream>` and its stanzas) that enforces `XmlLimits`
@@ -109,8 +96,7 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
   private elements = 0;
   private stack: Frame[] = [];
   private skip: { code: RejectedStanza['code']; reason: string } | null = null;
-  private chain: ChainLink[] = [];
-  private chainOpen = 0;
+  private readonly skeleton = new StanzaSkeleton();
 
   // Tokens in progress.
   private name = '';
@@ -134,6 +120,7 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
   private piQuestion = false;
 
   private readonly validNames = new Set<string>();
+  private readonly failDecode = (message: string): never => this.fatal('malformed-xml', message);
 
   constructor(limits: Partial<XmlLimits> = {}) {
     super();
@@ -344,8 +331,7 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
     this.inStanza = true;
     this.stanzaStart = this.offset(i);
     this.elements = 0;
-    this.chain = [];
-    this.chainOpen = 0;
+    this.skeleton.reset();
   }
 
   // Names -------------------------------------------------------------------------------------------
@@ -368,7 +354,7 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
   private endName(i: number): void {
     const name = this.name;
     if (!this.nameOverflow && !this.validNames.has(name)) {
-      if (!NAME.test(name)) this.fatal('malformed-xml', `invalid name '${name.slice(0, 64)}'`);
+      if (!NAME_EXACT.test(name)) this.fatal('malformed-xml', `invalid name '${name.slice(0, 64)}'`);
       // Names repeat: remember the valid ones (bounded).
       if (this.validNames.size >= 512) this.validNames.clear();
       this.validNames.add(name);
@@ -398,7 +384,7 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
     this.attrValue = '';
     this.attrBytes = 0;
     // While skipping, only the few attributes of the captured chain are kept.
-    this.attrKeep = !this.nameOverflow && (!this.skip || (this.depth + 1 <= CHAIN_DEPTH && SKELETON_ATTRS.has(this.attrName)));
+    this.attrKeep = !this.nameOverflow && (!this.skip || (this.depth + 1 <= SKELETON_DEPTH && SKELETON_ATTRS.has(this.attrName)));
   }
 
   private addAttrValue(d: string, from: number, to: number): void {
@@ -448,7 +434,7 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
       return;
     }
     const depth = ++this.depth;
-    this.captureChain(depth);
+    if (!this.elNameOverflow) this.skeleton.onOpen(depth, this.elName, this.attrs);
     if (this.skip) return;
     if (depth > this.limits.maxDepth) return this.limit(i, 'too-deep', `nesting exceeds ${this.limits.maxDepth} levels`);
     if (++this.elements > this.limits.maxElements) return this.limit(i, 'too-many-elements', `more than ${this.limits.maxElements} elements`);
@@ -494,7 +480,7 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
       return;
     }
     const depth = this.depth--;
-    if (this.chainOpen >= depth) this.chainOpen = depth - 1;
+    this.skeleton.onClose(depth);
     if (!this.skip) {
       const frame = this.stack.pop()!;
       if (name !== undefined && name !== frame.el.name) this.fatal('malformed-xml', `end tag </${name}> does not match <${frame.el.name}>`);
@@ -509,44 +495,15 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
     if (this.depth === 0) this.emitRejected();
   }
 
-  private captureChain(depth: number): void {
-    if (depth > CHAIN_DEPTH || this.chain.length !== depth - 1 || this.chainOpen !== depth - 1 || this.elNameOverflow) return;
-    const name = this.elName;
-    const xmlns = this.attrs.xmlns;
-    const fits =
-      depth === 1 ||
-      (depth === 2 && name === 'delegation' && (xmlns === DELEGATION_NS_2 || xmlns === DELEGATION_NS_1)) ||
-      (depth === 3 && name === 'forwarded' && xmlns === FORWARD_NS) ||
-      (depth === 4 && name === 'iq') ||
-      depth >= 5;
-    if (!fits) return;
-    const attrs: Record<string, string> = {};
-    for (const key of SKELETON_ATTRS) {
-      const v = this.attrs[key];
-      if (v !== undefined) attrs[key] = v;
-    }
-    this.chain.push({ name, attrs });
-    this.chainOpen = depth;
-  }
-
   private emitRejected(): void {
     const skip = this.skip!;
     this.skip = null;
     this.inStanza = false;
     this.stack = [];
-    const top = this.chain[0] ?? { name: '', attrs: {} };
-    let stanza: Element | undefined;
-    let parent: Element | undefined;
-    for (const link of this.chain) {
-      const el = new ElementClass(link.name, { ...link.attrs });
-      if (parent) parent.cnode(el);
-      else stanza = el;
-      parent = el;
-    }
-    stanza ??= new ElementClass(top.name || 'unknown');
+    const { name, attrs, stanza } = this.skeleton.build();
     stanza.parent = this.root;
-    this.chain = [];
-    this.emit('rejected', { code: skip.code, reason: skip.reason, name: top.name, attrs: { ...top.attrs }, stanza });
+    this.skeleton.reset();
+    this.emit('rejected', { code: skip.code, reason: skip.reason, name, attrs, stanza });
   }
 
   // Text ---------------------------------------------------------------------------------------------
@@ -609,26 +566,7 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
   private decode(raw: string): string {
     const bad = ILLEGAL_CHAR.exec(raw);
     if (bad) this.fatal('malformed-xml', `illegal XML character U+${(bad[0].codePointAt(0) ?? 0).toString(16).toUpperCase()}`);
-    let amp = raw.indexOf('&');
-    if (amp < 0) return raw;
-    let out = '';
-    let from = 0;
-    while (amp >= 0) {
-      REFERENCE.lastIndex = amp;
-      const m = REFERENCE.exec(raw);
-      if (!m) this.fatal('malformed-xml', 'unescaped & or unknown entity reference');
-      out += raw.slice(from, amp);
-      if (m[1] !== undefined) out += PREDEFINED[m[1]];
-      else {
-        const cp = m[2] !== undefined ? Number.parseInt(m[2], 10) : Number.parseInt(m[3] ?? '', 16);
-        const legal = cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
-        if (!legal) this.fatal('malformed-xml', `character reference to an illegal character (${m[0]})`);
-        out += String.fromCodePoint(cp);
-      }
-      from = amp + m[0].length;
-      amp = raw.indexOf('&', from);
-    }
-    return out + raw.slice(from);
+    return decodeReferences(raw, this.failDecode);
   }
 
   // Limits -------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import type { Element } from '@xmpp/xml';
 import { ProtocolError } from './errors';
 import { ElementClass, cloneElement, isElementNode, isWhitespaceText } from './xml-util';
+import { ILLEGAL_CHAR, NAME_AT, XML_NS, decodeReferences } from './xml-chars';
 import { DEFAULT_XML_LIMITS, MAX_XML_NAME_CHARS, limitError, resolveXmlLimits, utf8Length, type XmlLimits } from './xml-limits';
 
 /** Prosody's default `c2s_stanza_size_limit` (256 KiB). */
@@ -11,16 +12,6 @@ export const DEFAULT_MAX_XML_DEPTH = DEFAULT_XML_LIMITS.maxDepth;
 /** Limits of `parseXml`; each missing one takes its DEFAULT_XML_LIMITS value. */
 export type ParseXmlOptions = Partial<XmlLimits>;
 
-// XML 1.0 §2.2 Char. With the `u` flag a lone surrogate is its own code point, so it matches too.
-const ILLEGAL_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
-const NAME_START =
-  ':A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D' +
-  '\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\u{10000}-\\u{EFFFF}';
-// XML 1.0 §2.3 Name, matched at a position (sticky).
-const NAME = new RegExp(`[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040]*`, 'uy');
-const REFERENCE = /&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));/y;
-const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 
 /**
  * Strict parse of exactly one XML element, in the restricted XML of RFC 6120 §11.1.
@@ -243,8 +234,8 @@ class StrictParser {
   }
 
   private readName(what: string): string {
-    NAME.lastIndex = this.i;
-    const m = NAME.exec(this.s);
+    NAME_AT.lastIndex = this.i;
+    const m = NAME_AT.exec(this.s);
     if (!m) this.fail(this.i >= this.s.length ? `unexpected end of input, expected ${what}` : `expected ${what}`);
     const name = m[0];
     if (name.length > MAX_XML_NAME_CHARS) throw limitError('name-too-long', `${what} longer than ${MAX_XML_NAME_CHARS} characters (offset ${this.i})`, this.i);
@@ -267,26 +258,7 @@ class StrictParser {
 
   /** Replaces entity and character references; anything else starting with '&' is an error. */
   private decode(raw: string, at: number): string {
-    let amp = raw.indexOf('&');
-    if (amp < 0) return raw;
-    let out = '';
-    let from = 0;
-    while (amp >= 0) {
-      REFERENCE.lastIndex = amp;
-      const m = REFERENCE.exec(raw);
-      if (!m) this.fail('unescaped & or unknown entity reference', at + amp);
-      out += raw.slice(from, amp);
-      if (m[1] !== undefined) {
-        out += PREDEFINED[m[1]];
-      } else {
-        const cp = m[2] !== undefined ? Number.parseInt(m[2], 10) : Number.parseInt(m[3] ?? '', 16);
-        if (!isXmlChar(cp)) this.fail(`character reference to an illegal character (${m[0]})`, at + amp);
-        out += String.fromCodePoint(cp);
-      }
-      from = amp + m[0].length;
-      amp = raw.indexOf('&', from);
-    }
-    return out + raw.slice(from);
+    return decodeReferences(raw, (message, index) => this.fail(message, at + index));
   }
 
   private skipWhitespace(): boolean {
@@ -318,17 +290,6 @@ class StrictParser {
 function prefixOf(qname: string): string | undefined {
   const colon = qname.indexOf(':');
   return colon > 0 ? qname.slice(0, colon) : undefined;
-}
-
-function isXmlChar(cp: number): boolean {
-  return (
-    cp === 0x9 ||
-    cp === 0xa ||
-    cp === 0xd ||
-    (cp >= 0x20 && cp <= 0xd7ff) ||
-    (cp >= 0xe000 && cp <= 0xfffd) ||
-    (cp >= 0x10000 && cp <= 0x10ffff)
-  );
 }
 
 function normalizeLineEnds(s: string): string {
