@@ -16,7 +16,7 @@ export { rejectionError, replyToRejected } from './rejected-stanza';
 export type { RejectedStanzaReply } from './rejected-stanza';
 export { cloneElement, inheritedPrefixDeclarations, usedPrefixes } from './xml-util';
 
-export { bareJid, isBareJid, isDomainJid, isFullJid, jidToString, parseJid, sameBareJid } from './jid';
+export { accountJid, bareJid, isBareJid, isDomainJid, isFullJid, jidToString, normalizeJid, parseJid, sameBareJid } from './jid';
 export type { Jid } from './jid';
 
 export {
