@@ -22,6 +22,8 @@ export const pubsubNodes = pgTable(
   },
   (t) => [
     uniqueIndex('pubsub_nodes_service_node_live_key').on(t.service, t.node).where(sql`${t.deletedAt} is null`),
+    // tombstone retention finds the nodes deleted before its cutoff
+    index('pubsub_nodes_deleted_at_idx').on(t.deletedAt).where(sql`${t.deletedAt} is not null`),
   ],
 );
 
@@ -54,6 +56,8 @@ export const pubsubNodeEvents = pgTable(
     uniqueIndex('pubsub_node_events_request_id_key').on(t.requestId).where(sql`${t.requestId} is not null`),
     // retract / purge / delete erase the payloads of an item's (a node's) publish entries: found here
     index('pubsub_node_events_item_payload_idx').on(t.nodeId, t.itemId).where(sql`${t.payload} is not null`),
+    // history retention deletes by age over all nodes
+    index('pubsub_node_events_at_idx').on(t.at),
   ],
 );
 
