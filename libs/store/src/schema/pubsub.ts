@@ -9,6 +9,8 @@ const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date
  * rows take their defaults when read). The row is also the per-node lock: writers take it `FOR UPDATE`.
  * A deleted node (XEP-0060 §8.4) keeps its row as a tombstone (`deleted_at` set): the append-only event
  * log references it (its last event is the `delete`), and the name is free again for a new node.
+ * The node history retention (`@dbroker/pubsub` node-history-retention) deletes a tombstone and its log
+ * after `NODE_TOMBSTONE_RETENTION_DAYS`.
  */
 export const pubsubNodes = pgTable(
   'pubsub_nodes',
@@ -34,6 +36,7 @@ export type PubsubEventKind = (typeof PUBSUB_EVENT_KINDS)[number];
  * Append-only history of every node (what MAM on a node serves). `seq` orders all events; `request_id`
  * is the idempotency key of the request that caused the event (unique: a retried request finds its
  * recorded outcome instead of applying again).
+ * Bounded by the node history retention (age, per-node cap); the publish entry of each current item stays.
  */
 export const pubsubNodeEvents = pgTable(
   'pubsub_node_events',
