@@ -145,6 +145,20 @@ for (const backend of ['postgres', 'pglite'] as const) {
       assert.deepEqual(await seqsOf(h.raw, big), [seqs[2]!, ...more.slice(10)]);
     });
 
+    test('many nodes over the cap in one chunk, few statements a sweep: every sweep makes progress until all are under it', async () => {
+      await reset();
+      const nodes: number[] = [];
+      for (let i = 0; i < 12; i++) nodes.push(await createNode(h.raw, `m${i}`));
+      // interleaved entries: every chunk of the log touches many nodes
+      for (let round = 0; round < 9; round++) for (const n of nodes) await appendEntries(h.raw, n, 1, ago(2, round * 60_000), `r${round}-`);
+      const sweeper = createNodeHistorySweeper(h.raw, { retentionDays: 0, maxEvents: 4, tombstoneDays: 0, bounds: { batchRows: 50, maxBatches: 3 }, now });
+      const first = await sweeper.sweep();
+      assert.equal(first.capped, 15, 'three nodes (one statement each) in the first sweep');
+      const rest = await sweepUntilDone(sweeper);
+      assert.equal(first.capped + rest.capped, 12 * 5);
+      for (const n of nodes) assert.equal((await seqsOf(h.raw, n)).length, 4);
+    });
+
     test('tombstones: a node deleted before the cutoff loses its log then its row; later tombstones and live nodes stay', async () => {
       await reset();
       const gone = await createNode(h.raw, 'same', ago(40));

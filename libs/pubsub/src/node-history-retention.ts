@@ -26,11 +26,17 @@ const SQL = {
     name: 'dbroker_pubsub_retention_old_events',
     text: deleteEvents(`select e.seq from pubsub_node_events e where e.at < $1 and not ${BACKS_AN_ITEM} order by e.at limit $2 for update of e skip locked`),
   },
-  /** Nodes with an entry above seq $1 (the pk index), the first $2 entries: [{ node_id, last_seq }]. */
+  /**
+   * The nodes of the first $2 entries above seq $1 (the pk index), with the number of those entries and
+   * whether the node has more than $3 entries (a probe of at most $3 + 1 entries of its (node_id, seq) index).
+   */
   touched: {
     name: 'dbroker_pubsub_retention_touched_nodes',
     text:
-      'select node_id, max(seq) as last_seq from (select node_id, seq from pubsub_node_events where seq > $1 order by seq limit $2) t group by node_id',
+      'select t.node_id, t.last_seq, t.entries, exists (select 1 from (select 1 from pubsub_node_events c where c.node_id = t.node_id ' +
+      'order by c.node_id desc, c.seq desc offset $3 limit 1) beyond) as over ' +
+      'from (select node_id, max(seq) as last_seq, count(*)::int as entries ' +
+      'from (select node_id, seq from pubsub_node_events where seq > $1 order by seq limit $2) chunk group by node_id) t',
   },
   /** $1 node, $2 cap, $3 limit: the node's entries older than its newest $2, oldest first. */
   overCap: {
@@ -109,7 +115,8 @@ export interface NodeHistorySweepResult {
  * A sweeper of the node history: `sweep()` runs one bounded pass of each part. The cap only needs to look
  * at nodes that received entries since the last look: the sweeper remembers the highest seq it looked at
  * (in memory; after a start it walks the whole log once, `bounds.batchRows * bounds.maxBatches` entries a
- * sweep) and moves past a chunk only when every node in it is under its cap.
+ * sweep), trims the nodes of a chunk that are over the cap (one probe statement for the chunk, then
+ * delete statements counted against `maxBatches`) and moves past the chunk once none is left over it.
  */
 export function createNodeHistorySweeper(db: RawDb, opts: NodeHistoryRetentionOptions): { sweep(): Promise<NodeHistorySweepResult> } {
   let seenSeq = 0;
@@ -117,21 +124,27 @@ export function createNodeHistorySweeper(db: RawDb, opts: NodeHistoryRetentionOp
 
   async function sweepCap(): Promise<{ deleted: number; more: boolean }> {
     const scan = opts.bounds.batchRows * opts.bounds.maxBatches;
-    const touched = await db.query<{ node_id: number | string; last_seq: number | string }>({ ...SQL.touched, values: [seenSeq, scan] });
+    const touched = await db.query<{ node_id: number | string; last_seq: number | string; entries: number; over: boolean }>({
+      ...SQL.touched,
+      values: [seenSeq, scan, opts.maxEvents],
+    });
     let budget = opts.bounds.maxBatches;
     let deleted = 0;
-    let more = false;
-    for (const t of touched) {
+    // a full chunk: the log goes on beyond it
+    let more = touched.reduce((n, t) => n + Number(t.entries), 0) >= scan;
+    let done = true;
+    for (const t of touched.filter((x) => x.over)) {
       if (budget <= 0) {
-        more = true;
+        done = false;
         break;
       }
       const r = await deleteNodeEventsOverCap(db, Number(t.node_id), opts.maxEvents, { ...opts.bounds, maxBatches: budget });
       deleted += r.deleted;
       budget -= r.batches;
-      if (r.more) more = true;
+      if (r.more) done = false;
     }
-    if (!more && touched.length > 0) seenSeq = Math.max(seenSeq, ...touched.map((t) => Number(t.last_seq)));
+    if (done && touched.length > 0) seenSeq = Math.max(seenSeq, ...touched.map((t) => Number(t.last_seq)));
+    if (!done) more = true;
     return { deleted, more };
   }
 
