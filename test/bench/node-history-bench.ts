@@ -1,4 +1,4 @@
-// `node --import tsx test/bench/node-history-bench.ts`: the node history retention on a seeded Postgres log,
+// `npm run bench:history`: the node history retention on a seeded Postgres log,
 // to show that each delete statement stays short at any table size (the sweep holds no long lock).
 //
 // Seeding (bulk INSERT ... SELECT): NODES nodes of EVENTS entries in all, interleaved; the first half of
