@@ -217,6 +217,35 @@ for (const backend of ['postgres', 'pglite'] as const) {
         }
       });
 
+      test('a sweep never waits on a writer: rows another transaction holds are skipped and left for a later sweep', async () => {
+        await reset();
+        const node = await createNode(h.raw, 'w');
+        const seqs = await appendEntries(h.raw, node, 30, ago(100));
+        const other = await createDatabase({ url: temp!.url });
+        let release!: () => void;
+        const held = new Promise<void>((r) => (release = r));
+        let locked!: () => void;
+        const isLocked = new Promise<void>((r) => (locked = r));
+        // a writer of the node erasing payloads holds (here: the first 10) entries' row locks
+        const writer = other.raw.transaction(async (tx) => {
+          await tx.query({ text: 'select seq from pubsub_node_events where node_id = $1 and seq <= $2 for update', values: [node, seqs[9]] });
+          locked();
+          await held;
+        });
+        try {
+          await isLocked;
+          const started = Date.now();
+          const r = await deleteOldNodeEvents(h.raw, ago(30), { batchRows: 100, maxBatches: 5 });
+          assert.equal(r.deleted, 20);
+          assert.ok(Date.now() - started < 2_000, 'no lock wait');
+        } finally {
+          release();
+          await writer;
+          await other.close();
+        }
+        assert.equal((await deleteOldNodeEvents(h.raw, ago(30), { batchRows: 100, maxBatches: 5 })).deleted, 10);
+      });
+
       test('the deletes use their indexes', async () => {
         const plan = async (text: string) =>
           (await h.raw.transaction(async (tx) => {
