@@ -1,0 +1,81 @@
+/**
+ * `npm run import -- --from prosody --data-path /var/lib/prosody --host example.org [--dry-run]`:
+ * imports existing PEP data into the broker's database (DATABASE_URL, or the embedded PGlite of
+ * `npm start`), migrating it first. Exit codes: 0 done, 1 failed, 2 bad usage or configuration,
+ * 3 done but some entries were skipped (listed on stderr).
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError } from '@dbroker/config';
+import { createDatabase, MIGRATIONS_DIR, runMigrations } from '@dbroker/store';
+import { createPgPubsubStorage } from '@dbroker/pubsub';
+import { importAll } from '../importer';
+import type { ImportSource } from '../model';
+import { createProsodyFileSource } from '../prosody-files';
+import { loadPepImportConfig } from './config';
+import { createProgress } from './progress';
+
+const USAGE = `usage: npm run import -- --from prosody --data-path DIR --host DOMAIN [--dry-run]`;
+
+class UsageError extends Error {}
+
+function sourceFrom(values: Record<string, string | boolean | undefined>): ImportSource {
+  const from = values.from;
+  if (from === 'prosody') {
+    const dataPath = values['data-path'];
+    const host = values.host;
+    if (typeof dataPath !== 'string' || typeof host !== 'string' || host === '') throw new UsageError('--from prosody needs --data-path and --host');
+    return createProsodyFileSource({ dataPath, host: host.toLowerCase() });
+  }
+  throw new UsageError(`unsupported --from ${String(from)} (supported: prosody)`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  let source: ImportSource;
+  let dryRun: boolean;
+  let config;
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: { from: { type: 'string' }, 'data-path': { type: 'string' }, host: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } },
+      strict: true,
+    });
+    source = sourceFrom(values);
+    dryRun = values['dry-run'] === true;
+    config = loadPepImportConfig(process.env);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+      return 2;
+    }
+    throw err;
+  }
+
+  const handle = await createDatabase({ url: config.DATABASE_URL, dataDir: config.pgliteDir, poolMax: 2 });
+  try {
+    await runMigrations(handle.db, { migrationsDir: MIGRATIONS_DIR });
+    const storage = createPgPubsubStorage(handle.raw);
+    const progress = createProgress({ tty: process.stderr.isTTY === true, total: await source.countUsers(), dryRun, write: (s) => process.stderr.write(s) });
+    const started = performance.now();
+    const summary = await importAll(source, { storage, dryRun, maxPayloadBytes: config.MAX_PAYLOAD_BYTES, onUser: (r) => progress.user(r) });
+    progress.done();
+    for (const p of summary.problems) process.stderr.write(`skipped: ${p.owner ?? '?'}${p.node ? ` node ${p.node}` : ''} (${p.where}): ${p.message}\n`);
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    process.stdout.write(
+      `${dryRun ? 'dry run (nothing written): would import' : 'imported'} ${summary.itemsImported} item(s) of ${summary.users} account(s) from ${source.label} ` +
+        `in ${seconds} s; nodes: ${summary.nodesCreated} new, ${summary.nodesExisting} existing, ${summary.nodesSkipped} skipped; ${summary.itemsUnchanged} item(s) already there\n`,
+    );
+    return summary.problems.length > 0 ? 3 : 0;
+  } finally {
+    await handle.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`import failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
