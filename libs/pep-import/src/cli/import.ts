@@ -1,5 +1,6 @@
 /**
- * `npm run import -- --from prosody --data-path /var/lib/prosody --host example.org [--dry-run]`:
+ * `npm run import -- --from prosody --data-path /var/lib/prosody --host example.org [--dry-run]` or
+ * `npm run import -- --from xep0227 --file export.xml [--dry-run]`:
  * imports existing PEP data into the broker's database (DATABASE_URL, or the embedded PGlite of
  * `npm start`), migrating it first. Exit codes: 0 done, 1 failed, 2 bad usage or configuration,
  * 3 done but some entries were skipped (listed on stderr).
@@ -11,10 +12,12 @@ import { createPgPubsubStorage } from '@dbroker/pubsub';
 import { importAll } from '../importer';
 import type { ImportSource } from '../model';
 import { createProsodyFileSource } from '../prosody-files';
+import { createXep0227Source } from '../xep0227';
 import { loadPepImportConfig } from './config';
 import { createProgress } from './progress';
 
-const USAGE = `usage: npm run import -- --from prosody --data-path DIR --host DOMAIN [--dry-run]`;
+const USAGE = `usage: npm run import -- --from prosody --data-path DIR --host DOMAIN [--dry-run]
+       npm run import -- --from xep0227 --file FILE.xml [--dry-run]`;
 
 class UsageError extends Error {}
 
@@ -26,7 +29,11 @@ function sourceFrom(values: Record<string, string | boolean | undefined>): Impor
     if (typeof dataPath !== 'string' || typeof host !== 'string' || host === '') throw new UsageError('--from prosody needs --data-path and --host');
     return createProsodyFileSource({ dataPath, host: host.toLowerCase() });
   }
-  throw new UsageError(`unsupported --from ${String(from)} (supported: prosody)`);
+  if (from === 'xep0227') {
+    if (typeof values.file !== 'string') throw new UsageError('--from xep0227 needs --file');
+    return createXep0227Source({ file: values.file });
+  }
+  throw new UsageError(`unsupported --from ${String(from)} (supported: prosody, xep0227)`);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -36,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const { values } = parseArgs({
       args: argv,
-      options: { from: { type: 'string' }, 'data-path': { type: 'string' }, host: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } },
+      options: { from: { type: 'string' }, 'data-path': { type: 'string' }, host: { type: 'string' }, file: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } },
       strict: true,
     });
     source = sourceFrom(values);
