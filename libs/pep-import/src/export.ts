@@ -55,6 +55,6 @@ export async function exportXep0227(storage: PubsubReader, services: readonly st
 
 /** Every account with at least one live node (Postgres / PGlite). */
 export async function listServices(db: RawExecutor): Promise<string[]> {
-  const rows = await db.query<{ service: string }>({ text: `select distinct service from pubsub_nodes where deleted_at is null order by service collate "C"` });
+  const rows = await db.query<{ service: string }>({ text: `select service from pubsub_nodes where deleted_at is null group by service order by service collate "C"` });
   return rows.map((r) => r.service);
 }
