@@ -251,5 +251,15 @@ for (const kind of ['memory', 'pglite', 'postgres'] as const) {
       await importAll(sourceOf([ALICE_USER]), opts(target.storage, { onUser: (r) => real.push(r) }));
       assert.deepEqual(reports, real);
     });
+
+    test('several accounts at once (concurrency 4): the same result as one by one', async () => {
+      const many = Array.from({ length: 9 }, (_, i): ImportUser => ({ owner: `user${i}@example.org`, nodes: NODES, problems: [] }));
+      const [one, four] = [await open(), await open()];
+      const s1 = await importAll(sourceOf(many), opts(one.storage));
+      const s4 = await importAll(sourceOf(many), opts(four.storage, { concurrency: 4 }));
+      assert.deepEqual({ ...s4 }, { ...s1 });
+      assert.equal(s4.itemsImported, 9 * 7);
+      for (const u of many) assert.deepEqual(await snapshot(four.storage, four.log, u.owner), await snapshot(one.storage, one.log, u.owner));
+    });
   });
 }

@@ -35,6 +35,8 @@ export interface ImportOptions {
   /** Largest payload accepted, in UTF-8 bytes (the worker's limit). */
   maxPayloadBytes?: number | undefined;
   now?: (() => Date) | undefined;
+  /** Accounts imported at once (each node still one transaction). Default 1. */
+  concurrency?: number | undefined;
   /** Called after each account. */
   onUser?: ((report: UserReport) => void) | undefined;
 }
@@ -184,8 +186,7 @@ export async function importUser(user: ImportUser, opts: ImportOptions): Promise
 /** Imports every account of the source; reports each through `onUser` and sums them up. */
 export async function importAll(source: ImportSource, opts: ImportOptions): Promise<ImportSummary> {
   const summary: ImportSummary = { users: 0, nodesCreated: 0, nodesExisting: 0, nodesSkipped: 0, itemsImported: 0, itemsUnchanged: 0, problems: [] };
-  for await (const user of source.users()) {
-    const report = await importUser(user, opts);
+  const add = (report: UserReport) => {
     summary.users++;
     for (const n of report.nodes) {
       if (n.status === 'created') summary.nodesCreated++;
@@ -196,6 +197,21 @@ export async function importAll(source: ImportSource, opts: ImportOptions): Prom
     }
     summary.problems.push(...report.problems);
     opts.onUser?.(report);
+  };
+  // accounts are independent (their nodes are distinct rows): up to `concurrency` at once
+  const limit = Math.max(1, opts.concurrency ?? 1);
+  const inFlight = new Set<Promise<void>>();
+  let failure: { err: unknown } | undefined;
+  for await (const user of source.users()) {
+    if (failure) break;
+    const p: Promise<void> = importUser(user, opts).then(add, (err: unknown) => {
+      failure ??= { err };
+    });
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+    if (inFlight.size >= limit) await Promise.race(inFlight);
   }
+  await Promise.all(inFlight);
+  if (failure) throw failure.err;
   return summary;
 }

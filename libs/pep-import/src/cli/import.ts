@@ -16,7 +16,7 @@ import { createXep0227Source } from '../xep0227';
 import { loadPepImportConfig } from './config';
 import { createProgress } from './progress';
 
-const USAGE = `usage: npm run import -- --from prosody --data-path DIR --host DOMAIN [--dry-run]
+const USAGE = `usage: npm run import -- --from prosody --data-path DIR --host DOMAIN [--dry-run] [--concurrency N]
        npm run import -- --from xep0227 --file FILE.xml [--dry-run]`;
 
 class UsageError extends Error {}
@@ -39,15 +39,18 @@ function sourceFrom(values: Record<string, string | boolean | undefined>): Impor
 async function main(argv: string[]): Promise<number> {
   let source: ImportSource;
   let dryRun: boolean;
+  let concurrency: number;
   let config;
   try {
     const { values } = parseArgs({
       args: argv,
-      options: { from: { type: 'string' }, 'data-path': { type: 'string' }, host: { type: 'string' }, file: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } },
+      options: { from: { type: 'string' }, 'data-path': { type: 'string' }, host: { type: 'string' }, file: { type: 'string' }, concurrency: { type: 'string', default: '4' }, 'dry-run': { type: 'boolean', default: false } },
       strict: true,
     });
     source = sourceFrom(values);
     dryRun = values['dry-run'] === true;
+    concurrency = Number(values.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError('--concurrency takes an integer from 1 to 64');
     config = loadPepImportConfig(process.env);
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
@@ -57,13 +60,13 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
 
-  const handle = await createDatabase({ url: config.DATABASE_URL, dataDir: config.pgliteDir, poolMax: 2 });
+  const handle = await createDatabase({ url: config.DATABASE_URL, dataDir: config.pgliteDir, poolMax: concurrency + 1 });
   try {
     await runMigrations(handle.db, { migrationsDir: MIGRATIONS_DIR });
     const storage = createPgPubsubStorage(handle.raw);
     const progress = createProgress({ tty: process.stderr.isTTY === true, total: await source.countUsers(), dryRun, write: (s) => process.stderr.write(s) });
     const started = performance.now();
-    const summary = await importAll(source, { storage, dryRun, maxPayloadBytes: config.MAX_PAYLOAD_BYTES, onUser: (r) => progress.user(r) });
+    const summary = await importAll(source, { storage, dryRun, concurrency, maxPayloadBytes: config.MAX_PAYLOAD_BYTES, onUser: (r) => progress.user(r) });
     progress.done();
     for (const p of summary.problems) process.stderr.write(`skipped: ${p.owner ?? '?'}${p.node ? ` node ${p.node}` : ''} (${p.where}): ${p.message}\n`);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
