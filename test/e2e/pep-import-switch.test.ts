@@ -37,8 +37,8 @@ const OPEN = { 'pubsub#access_model': 'open' };
 
 /**
  * What a reader got for a node: the items (id -> payload XML, sorted by id) or a refusal. The refusal's
- * condition differs by design: Prosody answers `forbidden` where the broker follows XEP-0060 §6.5.9
- * (`not-authorized` + `presence-subscription-required` for presence, `not-allowed` + `closed-node` for whitelist).
+ * condition differs by design: Prosody answers `forbidden`; the broker answers a node the requester may
+ * not see exactly like a missing node (`item-not-found`), so as not to reveal that it exists.
  */
 type Answer = { items: Array<[string, string]> } | { refused: true };
 
@@ -54,7 +54,7 @@ async function read(c: Client, node: string): Promise<Answer> {
     const items = res.getChild('pubsub', NS_PUBSUB)?.getChild('items')?.getChildren('item') ?? [];
     return { items: items.map((i): [string, string] => [i.attrs.id as string, canonical(i.getChildElements()[0]!)]).sort(([a], [b]) => (a < b ? -1 : 1)) };
   } catch (err) {
-    if (err instanceof StanzaErrorResponse && ['forbidden', 'not-authorized', 'not-allowed'].includes(err.condition ?? '')) return { refused: true };
+    if (err instanceof StanzaErrorResponse && ['forbidden', 'not-authorized', 'not-allowed', 'item-not-found'].includes(err.condition ?? '')) return { refused: true };
     throw err;
   }
 }

@@ -10,6 +10,7 @@ import {
   type PubsubStorage,
   type PubsubTransaction,
 } from '@dbroker/pubsub';
+import { accountJid, normalizeJid } from '@dbroker/protocol';
 import type { ImportItem, ImportNode, ImportProblem, ImportSource, ImportUser } from './model';
 
 /**
@@ -151,8 +152,37 @@ async function writeNode(tx: PubsubTransaction, owner: string, node: ImportNode,
   return { node: node.name, status, itemsImported, itemsUnchanged, affiliationsSet, subscriptionsAdded };
 }
 
+/**
+ * The account and the JIDs of its nodes in the normalised form the broker stores and compares (the one JID
+ * helper of @dbroker/protocol); a member whose JID is not valid is dropped (noted), an account whose JID is
+ * not valid is refused whole.
+ */
+export function normaliseUser(user: ImportUser): ImportUser | ImportProblem {
+  const owner = accountJid(user.owner);
+  if (owner === '' || !owner.includes('@')) return { owner: user.owner, where: 'account', message: `not a valid account JID: ${user.owner}` };
+  const nodes = user.nodes.map((n): ImportNode => {
+    const dropped = [...n.dropped];
+    const affiliations = n.affiliations.flatMap((a) => {
+      const jid = accountJid(a.jid);
+      if (jid === '') dropped.push(`affiliation of invalid JID ${a.jid}`);
+      return jid === '' || jid === owner ? [] : [{ ...a, jid }];
+    });
+    const subscriptions = n.subscriptions.flatMap((s) => {
+      const jid = normalizeJid(s.jid);
+      if (jid === null) dropped.push(`subscription of invalid JID ${s.jid}`);
+      return jid === null ? [] : [{ ...s, jid }];
+    });
+    const items = n.items.map((i) => ({ ...i, publisher: i.publisher === null ? null : (normalizeJid(i.publisher) ?? owner) }));
+    return { ...n, affiliations, subscriptions, items, dropped };
+  });
+  return { owner, nodes, problems: user.problems.map((p) => ({ ...p, owner })) };
+}
+
 /** Imports one account, node by node. */
-export async function importUser(user: ImportUser, opts: ImportOptions): Promise<UserReport> {
+export async function importUser(source: ImportUser, opts: ImportOptions): Promise<UserReport> {
+  const normal = normaliseUser(source);
+  if (!('nodes' in normal)) return { owner: source.owner, nodes: [], problems: [normal] };
+  const user = normal;
   const maxItemsPerNode = opts.maxItemsPerNode ?? DEFAULT_MAX_ITEMS_PER_NODE;
   const maxPayloadBytes = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const now = (opts.now ?? (() => new Date()))();

@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@dbroker/config';
 import { createDatabase, MIGRATIONS_DIR, runMigrations } from '@dbroker/store';
-import { bareJid, createPgPubsubStorage } from '@dbroker/pubsub';
+import { createPgPubsubStorage } from '@dbroker/pubsub';
+import { accountJid } from '@dbroker/protocol';
 import { exportXep0227, listServices } from '../export';
 import { loadPepImportConfig } from './config';
 
@@ -21,10 +22,10 @@ async function main(argv: string[]): Promise<number> {
   let config;
   try {
     const { values } = parseArgs({ args: argv, options: { user: { type: 'string', multiple: true }, all: { type: 'boolean', default: false }, file: { type: 'string' } }, strict: true });
-    users = (values.user ?? []).map((u) => bareJid(u.trim()).toLowerCase());
+    users = (values.user ?? []).map((u) => accountJid(u.trim()));
     all = values.all === true;
     if (typeof values.file !== 'string' || (all ? users.length > 0 : users.length === 0)) throw new ConfigError(all ? '--all takes no --user' : 'give --file and --user or --all');
-    if (users.some((u) => !/^[^@/]+@[^@/]+$/.test(u))) throw new ConfigError('--user takes a bare JID (local@domain)');
+    if (users.some((u) => !/^[^@/]+@[^@/]+$/.test(u))) throw new ConfigError('--user takes a valid bare JID (local@domain)');
     file = values.file;
     config = loadPepImportConfig(process.env);
   } catch (err) {
