@@ -263,3 +263,33 @@ for (const kind of ['memory', 'pglite', 'postgres'] as const) {
     });
   });
 }
+
+test('JIDs are stored normalised (one JID helper): owner, members, publishers; an invalid account is refused whole', async () => {
+  const storage = createMemoryPubsubStorage();
+  const mixed: ImportUser = {
+    owner: 'Alice@Example.ORG',
+    problems: [],
+    nodes: [
+      {
+        ...NODES[2]!,
+        affiliations: [{ jid: 'Bob@Example.org', affiliation: 'member' }, { jid: 'not a jid@@', affiliation: 'member' }],
+        subscriptions: [{ jid: 'BOB@example.org/Phone' }],
+        items: [{ ...NODES[2]!.items[0]!, publisher: 'ALICE@example.org/Desk' }],
+      },
+    ],
+  };
+  const bad: ImportUser = { owner: '@@', problems: [], nodes: NODES };
+  const reports: string[][] = [];
+  const summary = await importAll(sourceOf([mixed, bad]), { storage, onUser: (r) => reports.push(r.nodes.flatMap((n) => n.dropped)) });
+  assert.equal(summary.users, 2);
+  assert.deepEqual(summary.problems.map((p) => p.message), ['not a valid account JID: @@']);
+  assert.deepEqual(reports[0], ['title=Bookmarks', 'affiliation of invalid JID not a jid@@']);
+  const node = (await storage.getNode(ALICE, 'urn:xmpp:bookmarks:1'))!;
+  assert.ok(node);
+  assert.deepEqual(await storage.listAffiliations(node.id), [{ jid: BOB, affiliation: 'member' }]);
+  assert.deepEqual((await storage.listSubscriptions(node.id)).map((s) => s.jid), ['bob@example.org/Phone']);
+  assert.deepEqual((await storage.listItems(node.id)).map((i) => i.publisher), ['alice@example.org/Desk']);
+  // the normalised account is the same account on a re-run with another spelling
+  const again = await importAll(sourceOf([{ ...mixed, owner: 'alice@EXAMPLE.org' }]), { storage });
+  assert.equal(again.itemsImported, 0);
+});
