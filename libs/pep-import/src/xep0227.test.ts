@@ -186,3 +186,28 @@ test('not a XEP-0227 document, or not XML: the import fails with a clear error b
   await writeFile(big, "<server-data xmlns='urn:xmpp:pie:0'/>");
   await assert.rejects(importAll(createXep0227Source({ file: big, maxBytes: 10 }), { storage }), /more than the 10 allowed/);
 });
+
+test('a file written by the real prosody-migrator 0.12 (internal -> xep0227, stores accounts + pep-pubsub)', async () => {
+  // fixtures/prosody-migrator-alice.xml: real Prosody 0.12 mod_pep data (whitelist bookmarks with a member,
+  // a 3-item node with max_items 10) converted by prosody-migrator; only the SCRAM credentials removed
+  const storage = createMemoryPubsubStorage();
+  const now = new Date(T0);
+  const dropped: string[] = [];
+  const summary = await importAll(createXep0227Source({ file: new URL('./fixtures/prosody-migrator-alice.xml', import.meta.url).pathname, now: () => now }), {
+    storage,
+    onUser: (r) => dropped.push(...r.nodes.flatMap((n) => n.dropped.map((d) => `${n.node}: ${d}`))),
+  });
+  assert.deepEqual(summary.problems, []);
+  assert.equal(summary.itemsImported, 4);
+  assert.deepEqual(dropped, ['multi: pubsub#deliver_notifications=1', 'urn:xmpp:bookmarks:1: pubsub#deliver_notifications=1']);
+  const s = (await state(storage, 'alice@pep.localhost')) as Record<string, any>;
+  assert.deepEqual(Object.keys(s), ['multi', 'urn:xmpp:bookmarks:1']);
+  assert.equal(s.multi.config.max_items, 10);
+  assert.equal(s.multi.config.access_model, 'presence');
+  assert.deepEqual(s.multi.items.map((i: any) => [i.id, i.payload, i.publisher]), [0, 1, 2].map((i) => [`m${i}`, `<entry xmlns="x:multi">n${i}</entry>`, 'alice@pep.localhost']));
+  const bm = s['urn:xmpp:bookmarks:1'];
+  assert.equal(bm.config.access_model, 'whitelist');
+  assert.equal(bm.config.max_items, 'max');
+  assert.deepEqual(bm.affiliations, [{ jid: 'bob@pep.localhost', affiliation: 'member' }]);
+  assert.deepEqual(bm.items.map((i: any) => i.payload), ['<conference autojoin="true" name="Room &quot;é&quot; &lt;&amp;&gt;" xmlns="urn:xmpp:bookmarks:1"><nick>al</nick></conference>']);
+});

@@ -53,6 +53,8 @@ export function configFromForm(x: Element | undefined): { config: Partial<NodeCo
   const dropped: string[] = [];
   for (const field of formFields(x)) {
     if (field.name === 'FORM_TYPE') continue;
+    // Prosody's form lists every field, those not set without a value: not set means the default
+    if (field.values.length === 0) continue;
     if (!KNOWN_FIELDS.has(field.name)) {
       if (field.values.some((v) => v !== '')) dropped.push(`${field.name}=${field.values.join(',')}`);
       continue;

@@ -17,11 +17,26 @@ import { loadPepImportConfig } from './config';
 import { createProgress } from './progress';
 
 const USAGE = `usage: npm run import -- --from prosody --data-path DIR --host DOMAIN [--dry-run] [--concurrency N]
-       npm run import -- --from xep0227 --file FILE.xml [--dry-run]`;
+       npm run import -- --from xep0227 --file FILE.xml [--file FILE2.xml ...] [--dry-run]`;
 
 class UsageError extends Error {}
 
-function sourceFrom(values: Record<string, string | boolean | undefined>): ImportSource {
+/** Several files one after the other (prosody-migrator writes one XEP-0227 file per account). */
+function concatSources(sources: ImportSource[]): ImportSource {
+  return {
+    label: sources.map((s) => s.label).join(', '),
+    async countUsers() {
+      let n = 0;
+      for (const s of sources) n += (await s.countUsers()) ?? 0;
+      return n;
+    },
+    async *users() {
+      for (const s of sources) yield* s.users();
+    },
+  };
+}
+
+function sourceFrom(values: Record<string, string | boolean | string[] | undefined>): ImportSource {
   const from = values.from;
   if (from === 'prosody') {
     const dataPath = values['data-path'];
@@ -30,8 +45,9 @@ function sourceFrom(values: Record<string, string | boolean | undefined>): Impor
     return createProsodyFileSource({ dataPath, host: host.toLowerCase() });
   }
   if (from === 'xep0227') {
-    if (typeof values.file !== 'string') throw new UsageError('--from xep0227 needs --file');
-    return createXep0227Source({ file: values.file });
+    const files = values.file;
+    if (!Array.isArray(files) || files.length === 0) throw new UsageError('--from xep0227 needs --file (one or more)');
+    return concatSources(files.map((file) => createXep0227Source({ file })));
   }
   throw new UsageError(`unsupported --from ${String(from)} (supported: prosody, xep0227)`);
 }
@@ -44,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const { values } = parseArgs({
       args: argv,
-      options: { from: { type: 'string' }, 'data-path': { type: 'string' }, host: { type: 'string' }, file: { type: 'string' }, concurrency: { type: 'string', default: '4' }, 'dry-run': { type: 'boolean', default: false } },
+      options: { from: { type: 'string' }, 'data-path': { type: 'string' }, host: { type: 'string' }, file: { type: 'string', multiple: true }, concurrency: { type: 'string', default: '4' }, 'dry-run': { type: 'boolean', default: false } },
       strict: true,
     });
     source = sourceFrom(values);
