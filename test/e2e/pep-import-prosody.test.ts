@@ -216,3 +216,36 @@ test('a malformed file: that node is reported and skipped, the others import; ex
     await fresh.drop();
   }
 });
+
+test('npm run export --all, then npm run import --from xep0227 into a fresh database: the same nodes, configs, members and items', async () => {
+  const file = join(prosody.dir, 'export.xml');
+  const ex = await execFileAsync(process.execPath, ['--import', 'tsx', 'libs/pep-import/src/cli/export.ts', '--all', '--file', file], { cwd: ROOT, env: { ...process.env, DATABASE_URL: temp.url }, timeout: 60_000 });
+  assert.match(ex.stdout, /exported 10 item\(s\) of 1 account\(s\)/);
+  const fresh = await createTempDatabase('dbroker_import_e2e_rt');
+  try {
+    const r = await execFileAsync(process.execPath, ['--import', 'tsx', 'libs/pep-import/src/cli/import.ts', '--from', 'xep0227', '--file', file], { cwd: ROOT, env: { ...process.env, DATABASE_URL: fresh.url }, timeout: 60_000 });
+    assert.match(r.stdout, /imported 10 item\(s\) of 1 account\(s\)/);
+    const h = await createDatabase({ url: fresh.url });
+    try {
+      const other = createPgPubsubStorage(h.raw);
+      const dump = async (s: PubsubStorage) => {
+        const out: unknown[] = [];
+        for (const n of await s.listNodes(ALICE)) {
+          out.push({
+            node: n.node,
+            config: n.config,
+            items: (await s.listItems(n.id)).map((i) => [i.itemId, i.payload, i.publisher, i.publishedAt.toISOString()]),
+            affiliations: await s.listAffiliations(n.id),
+            subscriptions: (await s.listSubscriptions(n.id)).map((x) => [x.jid, x.subid]),
+          });
+        }
+        return out;
+      };
+      assert.deepEqual(await dump(other), await dump(storage));
+    } finally {
+      await h.close();
+    }
+  } finally {
+    await fresh.drop();
+  }
+});
