@@ -1,7 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import xml, { type Element } from '@xmpp/xml';
@@ -247,5 +248,51 @@ test('npm run export --all, then npm run import --from xep0227 into a fresh data
     }
   } finally {
     await fresh.drop();
+  }
+});
+
+/** `prosody-migrator` as installed, with its data directory (where mod_storage_xep0227 keeps `<jid>.xml`) moved to `dataDir`. */
+async function runProsodyMigrator(workDir: string, dataDir: string, input: string, output: string, writable: string[]): Promise<void> {
+  const script = (await readFile('/usr/bin/prosody-migrator', 'utf8')).replace(/^CFG_DATADIR=.*$/m, `CFG_DATADIR=${JSON.stringify(dataDir)};`);
+  await writeFile(join(workDir, 'prosody-migrator.lua'), script);
+  await writeFile(join(workDir, 'migrator.cfg.lua'), `${input}\n${output}\n`);
+  // run as root it switches to the prosody user: everything it touches must be open to it
+  await execFileAsync('chmod', ['-R', 'a+rwX', workDir, dataDir, ...writable]);
+  await execFileAsync('lua5.4', [join(workDir, 'prosody-migrator.lua'), `--config=${join(workDir, 'migrator.cfg.lua')}`, 'input', 'output'], { cwd: workDir, timeout: 60_000 }).catch((err: { stdout?: string; stderr?: string }) => {
+    throw new Error(`prosody-migrator failed: ${err.stdout ?? ''}${err.stderr ?? ''}`);
+  });
+}
+
+test('the way back: npm run export --user, prosody-migrator (xep0227 -> internal) into a fresh Prosody, whose own mod_pep serves the same items and configs', async () => {
+  // its own directory: the migrator runs as the prosody user, which may not enter the harness's 0700 ones
+  const work = await mkdtemp(join(tmpdir(), 'dbroker-way-back-'));
+  const xmlDir = join(work, 'xml');
+  await mkdir(xmlDir, { recursive: true });
+  // mod_storage_xep0227 reads one account per file, named <jid>.xml
+  await execFileAsync(process.execPath, ['--import', 'tsx', 'libs/pep-import/src/cli/export.ts', '--user', ALICE, '--file', join(xmlDir, `${ALICE}.xml`)], { cwd: ROOT, env: { ...process.env, DATABASE_URL: temp.url }, timeout: 60_000 });
+  const back = await startProsody({ pepHost: true, delegations: false, privileges: false, logLevel: 'warn', users: ['alice', 'bob'].map((user) => ({ user, password: 'pw', host: PEP_HOST })) });
+  const clients2: Client[] = [];
+  try {
+    const stores = `hosts = { [${JSON.stringify(PEP_HOST)}] = { "pep-pubsub" } }`;
+    await chmod(back.dir, 0o777);
+    const backData = join(back.dir, 'data');
+    await runProsodyMigrator(work, xmlDir, `input { type = "xep0227"; ${stores} }`, `output { type = "internal"; path = ${JSON.stringify(backData)}; ${stores} }`, [backData]);
+    // mod_pep reads a user's nodes from storage when that user's PEP service is first used: now
+    const a = await connectClient({ port: back.c2sPort, user: 'alice', password: 'pw', domain: PEP_HOST, resource: 'back' });
+    clients2.push(a);
+    for (const node of NODES) {
+      const want = native.get(node)!;
+      const items = (await iq(a, itemsIq(node))).getChild('pubsub', NS_PUBSUB)!.getChild('items')!.getChildren('item');
+      assert.deepEqual(items.map((i) => i.attrs.id).sort(), want.items.map((i) => i.id).sort(), node);
+      for (const i of items) assert.ok(sameXml(i.getChildElements()[0]!, want.items.find((w) => w.id === i.attrs.id)!.payload), `${node}/${i.attrs.id}`);
+      const config = formValues((await iq(a, ownerIq('get', xml('configure', { node })))).getChild('pubsub', NS_PUBSUB_OWNER)!.getChild('configure')!);
+      for (const key of ['pubsub#access_model', 'pubsub#max_items', 'pubsub#send_last_published_item', 'pubsub#publish_model']) assert.deepEqual(config[key], want.config[key], `${node} ${key}`);
+      const affs = (await iq(a, ownerIq('get', xml('affiliations', { node })))).getChild('pubsub', NS_PUBSUB_OWNER)!.getChild('affiliations')!.getChildren('affiliation');
+      assert.deepEqual(Object.fromEntries(affs.map((x) => [x.attrs.jid, x.attrs.affiliation])), want.affiliations, `${node} affiliations`);
+    }
+  } finally {
+    await closeAll(clients2);
+    await back.stop();
+    await rm(work, { recursive: true, force: true });
   }
 });
