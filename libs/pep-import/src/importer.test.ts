@@ -252,6 +252,22 @@ for (const kind of ['memory', 'pglite', 'postgres'] as const) {
       assert.deepEqual(reports, real);
     });
 
+    test('a node already published to through the broker keeps its newer item: older source items are not imported', async () => {
+      const target = await open();
+      const engine = createPubsubEngine({ storage: target.storage });
+      const fresh = "<data xmlns='urn:xmpp:avatar:data'>bmV3ZXI=</data>";
+      assert.ok((await engine.publish(ALICE, 'urn:xmpp:avatar:data', `${ALICE}/phone`, 'newer', fresh, { requestId: 'native-1', at: at(1000) })).ok);
+      const summary = await importAll(sourceOf([ALICE_USER]), opts(target.storage));
+      assert.equal(summary.itemsSuperseded, 1);
+      assert.equal(summary.itemsImported, 6);
+      const node = (await target.storage.getNode(ALICE, 'urn:xmpp:avatar:data'))!;
+      assert.deepEqual((await target.storage.listItems(node.id)).map((i) => [i.itemId, i.payload]), [['newer', fresh]]);
+      // a newer version in the source still follows it
+      const newer: ImportUser = { owner: ALICE, problems: [], nodes: [{ ...NODES[0]!, items: [{ ...NODES[0]!.items[0]!, at: at(2000) }] }] };
+      assert.equal((await importAll(sourceOf([newer]), opts(target.storage))).itemsImported, 1);
+      assert.deepEqual((await target.storage.listItems(node.id)).map((i) => i.itemId), ['abc']);
+    });
+
     test('several accounts at once (concurrency 4): the same result as one by one', async () => {
       const many = Array.from({ length: 9 }, (_, i): ImportUser => ({ owner: `user${i}@example.org`, nodes: NODES, problems: [] }));
       const [one, four] = [await open(), await open()];

@@ -22,7 +22,8 @@ import type { ImportItem, ImportNode, ImportProblem, ImportSource, ImportUser } 
  * - One transaction per node: a node is imported whole or not at all.
  * - Idempotent: each imported publish carries a request id derived from (owner, node, item id, payload,
  *   publisher, time); one already in the log, or an identical current item, is skipped. A node that
- *   exists keeps its configuration (the broker's is newer); affiliations are set only where none is,
+ *   exists keeps its configuration (the broker's is newer) and takes only items newer than its newest one
+ *   (older ones would displace what was published since the switch); affiliations are set only where none is,
  *   subscriptions added only where missing. Re-running after an interruption therefore resumes.
  * - `dryRun`: the same work in a transaction that is rolled back, so the report says exactly what a real
  *   run would do now.
@@ -51,6 +52,11 @@ export interface NodeReport {
   itemsImported: number;
   /** Items found already imported (or identical and current). */
   itemsUnchanged: number;
+  /**
+   * Items not imported into a node that already existed because they are not newer than its newest
+   * current item (published through the broker since the switch): importing them would displace it.
+   */
+  itemsSuperseded: number;
   affiliationsSet: number;
   subscriptionsAdded: number;
   /** Source options and members the broker does not keep. */
@@ -70,6 +76,7 @@ export interface ImportSummary {
   nodesSkipped: number;
   itemsImported: number;
   itemsUnchanged: number;
+  itemsSuperseded: number;
   problems: ImportProblem[];
 }
 
@@ -122,14 +129,22 @@ async function writeNode(tx: PubsubTransaction, owner: string, node: ImportNode,
     if (created.created) status = 'created';
   }
   const keep = effectiveMaxItems(stored.config, maxItemsPerNode);
-  const current = new Map((await tx.listItems(stored.id)).map((i) => [i.itemId, i]));
+  const currentItems = await tx.listItems(stored.id);
+  const current = new Map(currentItems.map((i) => [i.itemId, i]));
+  // a node that existed before this import: only what is newer than its newest item may follow it
+  const newestAt = status === 'existing' ? Math.max(-Infinity, ...currentItems.map((i) => i.publishedAt.getTime())) : -Infinity;
   let itemsImported = 0;
   let itemsUnchanged = 0;
+  let itemsSuperseded = 0;
   for (const item of node.items) {
     const requestId = importRequestId(owner, node.name, item);
     const have = current.get(item.id);
     if ((have && have.payload === item.payload) || (await tx.findRequest(requestId))) {
       itemsUnchanged++;
+      continue;
+    }
+    if (item.at.getTime() <= newestAt) {
+      itemsSuperseded++;
       continue;
     }
     // as the engine publishes: persistent nodes write event + item (+ trim), others only the event
@@ -149,7 +164,7 @@ async function writeNode(tx: PubsubTransaction, owner: string, node: ImportNode,
     const r = await tx.addSubscription(stored.id, s.jid, s.subid ?? randomUUID(), now);
     if (r.created) subscriptionsAdded++;
   }
-  return { node: node.name, status, itemsImported, itemsUnchanged, affiliationsSet, subscriptionsAdded };
+  return { node: node.name, status, itemsImported, itemsUnchanged, itemsSuperseded, affiliationsSet, subscriptionsAdded };
 }
 
 /**
@@ -187,7 +202,7 @@ export async function importUser(source: ImportUser, opts: ImportOptions): Promi
   const maxPayloadBytes = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const now = (opts.now ?? (() => new Date()))();
   const problems = [...user.problems];
-  const skipped = (name: string, dropped: string[]): NodeReport => ({ node: name, status: 'skipped', itemsImported: 0, itemsUnchanged: 0, affiliationsSet: 0, subscriptionsAdded: 0, dropped });
+  const skipped = (name: string, dropped: string[]): NodeReport => ({ node: name, status: 'skipped', itemsImported: 0, itemsUnchanged: 0, itemsSuperseded: 0, affiliationsSet: 0, subscriptionsAdded: 0, dropped });
   const nodes: NodeReport[] = user.problems.flatMap((p) => (p.node === undefined ? [] : [skipped(p.node, [])]));
   for (const node of user.nodes) {
     const bad = checkNode(node, maxPayloadBytes);
@@ -215,7 +230,7 @@ export async function importUser(source: ImportUser, opts: ImportOptions): Promi
 
 /** Imports every account of the source; reports each through `onUser` and sums them up. */
 export async function importAll(source: ImportSource, opts: ImportOptions): Promise<ImportSummary> {
-  const summary: ImportSummary = { users: 0, nodesCreated: 0, nodesExisting: 0, nodesSkipped: 0, itemsImported: 0, itemsUnchanged: 0, problems: [] };
+  const summary: ImportSummary = { users: 0, nodesCreated: 0, nodesExisting: 0, nodesSkipped: 0, itemsImported: 0, itemsUnchanged: 0, itemsSuperseded: 0, problems: [] };
   const add = (report: UserReport) => {
     summary.users++;
     for (const n of report.nodes) {
@@ -224,6 +239,7 @@ export async function importAll(source: ImportSource, opts: ImportOptions): Prom
       else summary.nodesSkipped++;
       summary.itemsImported += n.itemsImported;
       summary.itemsUnchanged += n.itemsUnchanged;
+      summary.itemsSuperseded += n.itemsSuperseded;
     }
     summary.problems.push(...report.problems);
     opts.onUser?.(report);

@@ -88,7 +88,8 @@ async function main(argv: string[]): Promise<number> {
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     process.stdout.write(
       `${dryRun ? 'dry run (nothing written): would import' : 'imported'} ${summary.itemsImported} item(s) of ${summary.users} account(s) from ${source.label} ` +
-        `in ${seconds} s; nodes: ${summary.nodesCreated} new, ${summary.nodesExisting} existing, ${summary.nodesSkipped} skipped; ${summary.itemsUnchanged} item(s) already there\n`,
+        `in ${seconds} s; nodes: ${summary.nodesCreated} new, ${summary.nodesExisting} existing, ${summary.nodesSkipped} skipped; ${summary.itemsUnchanged} item(s) already there` +
+        `${summary.itemsSuperseded ? `; ${summary.itemsSuperseded} item(s) older than the broker's newest in existing nodes, not imported` : ''}\n`,
     );
     return summary.problems.length > 0 ? 3 : 0;
   } finally {

@@ -7,9 +7,9 @@ const report: UserReport = {
   owner: 'alice@example.org',
   problems: [],
   nodes: [
-    { node: 'a', status: 'created', itemsImported: 2, itemsUnchanged: 0, affiliationsSet: 1, subscriptionsAdded: 0, dropped: ['title=x'] },
-    { node: 'b', status: 'existing', itemsImported: 0, itemsUnchanged: 3, affiliationsSet: 0, subscriptionsAdded: 0, dropped: [] },
-    { node: 'c', status: 'skipped', itemsImported: 0, itemsUnchanged: 0, affiliationsSet: 0, subscriptionsAdded: 0, dropped: [] },
+    { node: 'a', status: 'created', itemsImported: 2, itemsUnchanged: 0, itemsSuperseded: 0, affiliationsSet: 1, subscriptionsAdded: 0, dropped: ['title=x'] },
+    { node: 'b', status: 'existing', itemsImported: 0, itemsUnchanged: 3, itemsSuperseded: 0, affiliationsSet: 0, subscriptionsAdded: 0, dropped: [] },
+    { node: 'c', status: 'skipped', itemsImported: 0, itemsUnchanged: 0, itemsSuperseded: 0, affiliationsSet: 0, subscriptionsAdded: 0, dropped: [] },
   ],
 };
 

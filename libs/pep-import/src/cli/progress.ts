@@ -18,7 +18,9 @@ export function userLine(r: UserReport, dryRun: boolean): string {
   const items = r.nodes.reduce((s, n) => s + n.itemsImported, 0);
   const unchanged = r.nodes.reduce((s, n) => s + n.itemsUnchanged, 0);
   const verb = dryRun ? 'would import' : 'imported';
+  const superseded = r.nodes.reduce((s, n) => s + n.itemsSuperseded, 0);
   const parts = [`${r.owner}: ${verb} ${items} item(s) in ${r.nodes.length - skipped} node(s) (${created} new)`, `${unchanged} already there`];
+  if (superseded) parts.push(`${superseded} older than the broker's newest (not imported)`);
   if (skipped) parts.push(`${skipped} node(s) skipped`);
   const dropped = r.nodes.flatMap((n) => n.dropped.map((d) => `${n.node}: ${d}`));
   if (dropped.length) parts.push(`not kept: ${dropped.join(', ')}`);
@@ -28,7 +30,9 @@ export function userLine(r: UserReport, dryRun: boolean): string {
 /** Per-node detail lines of a dry run. */
 export function nodeLines(r: UserReport): string[] {
   return r.nodes.map(
-    (n) => `  ${n.node}: ${n.status}, +${n.itemsImported} item(s), ${n.itemsUnchanged} unchanged, +${n.affiliationsSet} affiliation(s), +${n.subscriptionsAdded} subscription(s)`,
+    (n) =>
+      `  ${n.node}: ${n.status}, +${n.itemsImported} item(s), ${n.itemsUnchanged} unchanged, ${n.itemsSuperseded ? `${n.itemsSuperseded} superseded, ` : ''}` +
+      `+${n.affiliationsSet} affiliation(s), +${n.subscriptionsAdded} subscription(s)`,
   );
 }
 
