@@ -48,7 +48,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
   const logger = deps.logger;
   const ownBus = !deps.bus;
   const bus = deps.bus ?? (await connectBus({ url: config.NATS_URL, name: `ingress ${config.XMPP_DOMAIN}`, logger, auth: config, kind: 'ingress' }));
-  await ensureEventsStream(bus.nc, config.EVENTS_STREAM, config.EVENTS_SUBJECT_PREFIX);
+  await ensureEventsStream(bus.nc, config.EVENTS_STREAM, config.EVENTS_SUBJECT_PREFIX, { maxAgeMs: config.EVENTS_STREAM_MAX_AGE_MS, maxBytes: config.EVENTS_STREAM_MAX_BYTES }, logger);
   const metrics = createIngressMetrics(deps.metrics);
   const events = createEventPublisher({
     nc: bus.nc,
@@ -56,6 +56,8 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     server: config.XMPP_SERVER,
     component: config.XMPP_DOMAIN,
     logger,
+    maxBuffered: config.AUDIT_BUFFER_MAX_EVENTS,
+    maxBufferedBytes: config.AUDIT_BUFFER_MAX_BYTES,
     onDropped: (n) => metrics.droppedEvents.inc(n),
   });
   const grants = new GrantTable();
@@ -71,6 +73,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     reconnectInitialMs: config.RECONNECT_INITIAL_MS,
     reconnectMaxMs: config.RECONNECT_MAX_MS,
     outboundQueueMax: config.OUTBOUND_QUEUE_MAX,
+    outboundQueueMaxBytes: config.OUTBOUND_QUEUE_MAX_BYTES,
     onDropped: (n) => metrics.droppedOutbound.inc(n),
   });
   const send = link.send.bind(link);
@@ -96,7 +99,11 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     serverDomain: config.XMPP_SERVER,
     componentDomain: config.XMPP_DOMAIN,
     subject: presSubject,
-    publish: (subject, data) => bus.nc.publish(subject, data),
+    // while NATS is away the client would buffer publishes without bound: a presence is dropped instead (counted)
+    publish: (subject, data) => {
+      if (!bus.isConnected()) throw new Error('NATS disconnected: presence not buffered');
+      bus.nc.publish(subject, data);
+    },
     privileges,
     logger,
     metrics,

@@ -22,6 +22,11 @@ export const IngressEnvSchema = z.object({
   RECONNECT_MAX_MS: int(30_000, 100, 600_000),
   /** Stanzas kept while the XMPP link is down; the oldest are dropped beyond it. */
   OUTBOUND_QUEUE_MAX: int(10_000, 0, 1_000_000),
+  /** The same bound in bytes (serialized stanzas). */
+  OUTBOUND_QUEUE_MAX_BYTES: int(16_777_216, 0, 1_073_741_824),
+  /** Audit events kept in memory while JetStream is unreachable, in count and bytes (the oldest are dropped beyond either, counted). */
+  AUDIT_BUFFER_MAX_EVENTS: int(100_000, 1, 10_000_000),
+  AUDIT_BUFFER_MAX_BYTES: int(67_108_864, 65_536, 1_073_741_824),
   /** How long worker disco features are cached for disco-nesting answers. */
   FEATURES_CACHE_MS: int(30_000, 0, 3_600_000),
   FEATURES_TIMEOUT_MS: int(1000, 50, 30_000),

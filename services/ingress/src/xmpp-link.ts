@@ -21,6 +21,8 @@ export interface XmppLinkOptions {
   reconnectInitialMs: number;
   reconnectMaxMs: number;
   outboundQueueMax: number;
+  /** The same bound in bytes (serialized stanzas; default unbounded). */
+  outboundQueueMaxBytes?: number;
   onDropped?: (n: number) => void;
 }
 
@@ -56,6 +58,8 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
   const { logger } = opts;
   const events = new EventEmitter();
   const queue: Element[] = [];
+  const queueSizes: number[] = [];
+  let queuedBytes = 0;
   let entity: Component | null = null;
   let status: LinkStatus = 'offline';
   let attempt = 0;
@@ -93,7 +97,10 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
 
   const flushQueue = (c: Component) => {
     if (queue.length) logger.info({ count: queue.length }, 'flushing outbound queue');
-    while (queue.length && status === 'online') write(c, queue.shift()!);
+    while (queue.length && status === 'online') {
+      queuedBytes -= queueSizes.shift()!;
+      write(c, queue.shift()!);
+    }
   };
 
   const scheduleReconnect = () => {
@@ -188,12 +195,22 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
     send(el) {
       if (status === 'online' && entity) return write(entity, el);
       if (status === 'stopped') return;
-      if (queue.length >= opts.outboundQueueMax) {
-        queue.shift();
+      const size = Buffer.byteLength(el.toString());
+      const maxBytes = opts.outboundQueueMaxBytes ?? Infinity;
+      if (opts.outboundQueueMax === 0 || size > maxBytes) {
         opts.onDropped?.(1);
-        logger.error({ max: opts.outboundQueueMax }, 'outbound queue full: oldest stanza dropped');
+        logger.error({ max: opts.outboundQueueMax, maxBytes, size }, 'outbound stanza not queued while the link is down (queue off, or the stanza exceeds OUTBOUND_QUEUE_MAX_BYTES)');
+        return;
       }
-      if (opts.outboundQueueMax > 0) queue.push(el);
+      while (queue.length > 0 && (queue.length >= opts.outboundQueueMax || queuedBytes + size > maxBytes)) {
+        queue.shift();
+        queuedBytes -= queueSizes.shift()!;
+        opts.onDropped?.(1);
+        logger.error({ max: opts.outboundQueueMax, maxBytes }, 'outbound queue full: oldest stanza dropped');
+      }
+      queue.push(el);
+      queueSizes.push(size);
+      queuedBytes += size;
     },
     write(el) {
       if (status !== 'online' || !entity) return Promise.reject(new LinkOfflineError(`xmpp link is ${status}`));

@@ -9,6 +9,7 @@ import { rosterLookup } from '@dbroker/user-state';
 import { createNotifier } from './notifier';
 import { startPresenceConsumer } from './presence-consumer';
 import { createUserState } from './user-state';
+import { startUserStateSweep } from './user-state-sweep';
 
 export interface PepDeps {
   logger: Logger;
@@ -42,7 +43,10 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     presenceTtlMs: config.PRESENCE_TTL_MS,
     iqTimeoutMs: config.USER_IQ_TIMEOUT_MS,
     capsUnverifiedTtlMs: config.CAPS_UNVERIFIED_TTL_MS,
+    rosterStaleMaxMs: config.ROSTER_STALE_MAX_MS,
   });
+  const swept = deps.metrics.counter('dbroker_retention_deleted_rows_total', 'Rows deleted by retention and expiry sweeps, by table', ['table']);
+  const sweep = startUserStateSweep({ db: database.raw, config, logger, onDeleted: (table, rows) => swept.inc({ table }, rows) });
   const engine = createPubsubEngine({ storage: createPgPubsubStorage(database.raw), roster: rosterLookup(userState.roster), maxPayloadBytes: config.MAX_PAYLOAD_BYTES, keepRetractedPayloads: config.MAM_KEEP_RETRACTED_PAYLOADS });
   const sent = deps.metrics.counter('dbroker_pep_notifications_total', 'Notification messages handed to the ingress', ['kind', 'outcome']);
   const notifier = createNotifier({
@@ -66,6 +70,8 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     notifier,
     logger,
     concurrency: 16,
+    maxQueued: config.PRESENCE_QUEUE_MAX,
+    maxQueuedBytes: config.PRESENCE_QUEUE_MAX_BYTES,
     onApplied: (kind) => presences.inc({ kind }),
   });
   const handle = createPepHandler({
@@ -83,6 +89,8 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     features: { identities: PEP_IDENTITIES, features: PEP_FEATURES },
     queue: config.WORKER_QUEUE,
     concurrency: config.WORKER_CONCURRENCY,
+    maxQueued: config.WORKER_QUEUE_MAX,
+    maxQueuedBytes: config.WORKER_QUEUE_MAX_BYTES,
     workerId: config.WORKER_ID,
     logger,
     tracer: deps.tracer,
@@ -94,6 +102,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
   deps.ops?.addReadyCheck('pep-nats', () => bus.isConnected());
   return {
     async stop() {
+      await sweep.stop();
       await worker.stop();
       await presenceConsumer.stop();
       await notifier.idle();
