@@ -135,7 +135,12 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
             return;
           }
           logger.error({ err, requestId: req.requestId }, 'worker handler failed');
-          msg.respond(encodeEnvelope({ v: 1, requestId: req.requestId, worker: workerId, failure: { condition: 'internal-server-error', text: (err as Error).message } }));
+          try {
+            msg.respond(encodeEnvelope({ v: 1, requestId: req.requestId, worker: workerId, failure: { condition: 'internal-server-error', text: String((err as Error)?.message ?? err) } }));
+          } catch (respondErr) {
+            // NATS closed, or the failure itself unsendable: the ingress answers at its deadline.
+            logger.error({ err: respondErr, requestId: req.requestId }, 'worker failure reply could not be sent');
+          }
           opts.onHandled?.('failed', (performance.now() - started) / 1000);
         } finally {
           span.end();
@@ -149,8 +154,12 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
       nc.subscribe(subject, {
         queue,
         callback: (err, msg) => {
-          if (err) logger.error({ err, subject }, 'worker subscription error');
-          else admit(msg);
+          if (err) return logger.error({ err, subject }, 'worker subscription error');
+          try {
+            admit(msg);
+          } catch (admitErr) {
+            logger.error({ err: admitErr, subject: msg.subject }, 'worker request could not be admitted; dropped');
+          }
         },
       }),
     );
@@ -161,7 +170,11 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
       nc.subscribe(subject, {
         queue,
         callback: (_err, msg) => {
-          msg.respond(JSON.stringify(features));
+          try {
+            msg.respond(JSON.stringify(features));
+          } catch (err) {
+            logger.warn({ err, subject }, 'features reply could not be sent');
+          }
         },
       }),
     );

@@ -1,5 +1,5 @@
 import xml, { type Element } from '@xmpp/xml';
-import { buildErrorElement, parseXml, StanzaError, type StanzaErrorCondition, type StanzaErrorType, iqReplyAttrs } from '@dbroker/protocol';
+import { buildErrorElement, parseXml, STORED_XML_LIMITS, StanzaError, type StanzaErrorCondition, type StanzaErrorType, iqReplyAttrs } from '@dbroker/protocol';
 import { configFromFields, configToFields, type NodeConfig } from './config';
 import type { PubsubEngine, PubsubError, PubsubErrorName, SubscriptionInfo } from './engine';
 import {
@@ -200,7 +200,7 @@ async function items(iq: Element, pubsub: Element, ctx: PubsubIqContext, owner: 
   const result = await ctx.engine.getItems(owner, node, actor, { maxItems, itemIds: itemIds.length > 0 ? itemIds : undefined });
   if (!result.ok) throw engineError(result);
   // stored payloads were size-checked when published (the limit may have been raised since)
-  const children = result.value.items.map((i) => xml('item', { id: i.id }, parseXml(i.payload, { maxBytes: Number.POSITIVE_INFINITY })));
+  const children = result.value.items.map((i) => xml('item', { id: i.id }, parseXml(i.payload, STORED_XML_LIMITS)));
   return resultIq(iq, xml('pubsub', { xmlns: NS_PUBSUB }, xml('items', { node }, ...children)));
 }
 

@@ -1,7 +1,7 @@
 import type { Tracer } from '@opentelemetry/api';
 import { connectBus, createEventPublisher, encodeStateEnvelope, ensureEventsStream, iqSubject, outboundSubject, presenceSubject, requestFeatures, type Bus, type IqResponseEnvelope } from '@dbroker/bus';
 import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
-import type { IngressConfig } from './config';
+import { xmlLimitsOf, type IngressConfig } from './config';
 import { createDispatcher } from './dispatcher';
 import { createDiscoResponder } from './disco-responder';
 import { createNatsForwarder } from './forwarder';
@@ -75,6 +75,8 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     outboundQueueMax: config.OUTBOUND_QUEUE_MAX,
     outboundQueueMaxBytes: config.OUTBOUND_QUEUE_MAX_BYTES,
     onDropped: (n) => metrics.droppedOutbound.inc(n),
+    xmlLimits: xmlLimitsOf(config),
+    onStreamError: (code) => metrics.rejectedStanzas.inc({ reason: `stream-${code}` }),
   });
   const send = link.send.bind(link);
   const disco = createDiscoResponder({
@@ -135,6 +137,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     componentDomain: config.XMPP_DOMAIN,
     subjectPrefix: config.SUBJECT_PREFIX,
     maxStanzaBytes: config.MAX_STANZA_BYTES,
+    xmlLimits: xmlLimitsOf(config),
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     grants,
     forwarder,
@@ -169,6 +172,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
   const iqSub = createLinkSubscription<IqResponseEnvelope>({ nc: bus.nc, subject: iqSubj, handle: (data) => userIqs.handle(data), encode: encodeStateEnvelope, logger, what: 'worker IQ requests' });
 
   link.events.on('stanza', (el) => dispatcher.dispatch(el));
+  link.events.on('rejected', (r) => dispatcher.onRejected(r));
   link.events.on('online', () => {
     metrics.xmppOnline.set(1);
     outboundSub.subscribe();

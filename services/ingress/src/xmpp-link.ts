@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { Component } from '@xmpp/component-core';
 import xml, { type Element } from '@xmpp/xml';
+import type { RejectedStanza, XmlLimits } from '@dbroker/protocol';
+import { useBoundedParser } from './stream-parsing';
 
 export interface LinkLogger {
   debug(obj: object, msg?: string): void;
@@ -24,6 +26,10 @@ export interface XmppLinkOptions {
   /** The same bound in bytes (serialized stanzas; default unbounded). */
   outboundQueueMaxBytes?: number;
   onDropped?: (n: number) => void;
+  /** Limits every inbound stanza is parsed within; stanzas over them are emitted as `rejected`. */
+  xmlLimits: XmlLimits;
+  /** Inbound XML that ended the stream (the link reconnects). */
+  onStreamError?: (code: string) => void;
 }
 
 export type LinkStatus = 'offline' | 'connecting' | 'online' | 'stopped';
@@ -35,7 +41,7 @@ export class LinkOfflineError extends Error {
 }
 
 export interface XmppLink {
-  /** Emits `stanza` (Element), `online`, `offline`. */
+  /** Emits `stanza` (Element), `rejected` (RejectedStanza: over a parsing limit, skipped), `online`, `offline`. */
   readonly events: EventEmitter;
   status(): LinkStatus;
   /** Sends now, or queues while offline (bounded). */
@@ -137,6 +143,26 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
     status = 'connecting';
     const c = new Component({ service: opts.service, domain: opts.domain });
     entity = c;
+    // Listeners run inside the parser: whatever they throw must not end the stream, let alone the process.
+    const deliver = (event: 'stanza' | 'rejected', payload: Element | RejectedStanza) => {
+      try {
+        events.emit(event, payload);
+      } catch (err) {
+        logger.error({ err: { message: (err as Error)?.message, name: (err as Error)?.name } }, `inbound ${event} handler failed`);
+      }
+    };
+    useBoundedParser(
+      c,
+      opts.xmlLimits,
+      (rejected) => {
+        lastInbound = Date.now();
+        deliver('rejected', rejected);
+      },
+      (err) => {
+        logger.error({ code: err.code, reason: err.message }, 'inbound XML cannot be parsed: closing the stream (bad-format); reconnecting');
+        opts.onStreamError?.(err.code);
+      },
+    );
     let wentOnline = false;
     c.on('connect', () => c.socket?.setNoDelay(true));
     c.on('open', (el: Element) => {
@@ -165,7 +191,7 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
           return;
         }
       }
-      events.emit('stanza', el);
+      deliver('stanza', el);
     });
     c.on('error', (err: Error) => logger.warn({ err: { message: err.message, name: err.name } }, 'xmpp connection error'));
     c.on('disconnect', () => {

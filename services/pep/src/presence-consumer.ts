@@ -42,7 +42,13 @@ export function startPresenceConsumer(opts: {
   const idle: Array<() => void> = [];
 
   const apply = async (msg: Msg): Promise<void> => {
-    const decoded = decodePresence(msg.data);
+    let decoded: ReturnType<typeof decodePresence>;
+    try {
+      decoded = decodePresence(msg.data);
+    } catch (err) {
+      opts.logger.error({ err, subject: msg.subject }, 'presence envelope could not be read; dropped');
+      return;
+    }
     if (!decoded.ok) {
       opts.logger.warn({ subject: msg.subject, reason: decoded.reason }, 'invalid presence envelope dropped');
       return;
