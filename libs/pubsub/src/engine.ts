@@ -11,6 +11,7 @@ import {
 } from './access';
 import { buildConfig, DEFAULT_MAX_ITEMS_PER_NODE, effectiveMaxItems, unmetPrecondition, validateConfig, type NodeConfig } from './config';
 import { bareJid, isSameAccount } from './jid';
+import { createLimitChecks, type OnLimit, type PubsubLimits } from './limits';
 import {
   DuplicateRequestError,
   type ListItemsQuery,
@@ -56,6 +57,14 @@ export const PUBSUB_ERRORS = [
   'not-subscribed',
   /** The SubID does not name the subscription (XEP-0060 §6.2.3.5). */
   'invalid-subid',
+  /** Per-user limits (`limits.ts`): a new node past the account's node limit. */
+  'max-nodes-exceeded',
+  /** The account's stored bytes past its quota. */
+  'quota-exceeded',
+  /** A node's subscriptions past its limit (XEP-0060 §6.1.3.9). */
+  'too-many-subscriptions',
+  /** A node's affiliations past its limit. */
+  'too-many-affiliations',
   'internal',
 ] as const;
 export type PubsubErrorName = (typeof PUBSUB_ERRORS)[number];
@@ -172,6 +181,8 @@ export interface ItemsOutcome {
   node: string;
   config: NodeConfig;
   items: PubsubItem[];
+  /** Set on a retrieval of all items (no `maxItems`, no `itemIds`): the page the items are. */
+  page?: ItemsPageInfo | undefined;
 }
 
 export interface PublishOptions {
@@ -194,6 +205,19 @@ export interface GetItemsOptions {
   maxItems?: number | undefined;
   /** XEP-0060 §6.5.8: these items (those that exist), in the order asked. */
   itemIds?: readonly string[] | undefined;
+  /**
+   * XEP-0059 on a retrieval of all items (neither `maxItems` nor `itemIds`): at most `max` (bounded by the
+   * page limit) items published after the item `after`.
+   */
+  page?: { max?: number | undefined; after?: string | undefined } | undefined;
+}
+
+/** Where a page of a retrieval of all items lies (XEP-0059 `<set>`). */
+export interface ItemsPageInfo {
+  /** Items in the node. */
+  count: number;
+  /** Position of the first item returned (oldest = 0). */
+  firstIndex: number;
 }
 
 export interface WriteOptions {
@@ -326,6 +350,10 @@ export interface PubsubEngineOptions {
   maxPayloadBytes?: number | undefined;
   /** Upper bound of `max_items`, and what `max` means. */
   maxItemsPerNode?: number | undefined;
+  /** Per-user limits (`DEFAULT_PUBSUB_LIMITS` for those not given); `maxPayloadBytes` above wins over theirs. */
+  limits?: Partial<PubsubLimits> | undefined;
+  /** Told of every refusal or truncation by a limit. */
+  onLimit?: OnLimit | undefined;
 }
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -367,6 +395,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
   const maxItemsPerNode = options.maxItemsPerNode ?? DEFAULT_MAX_ITEMS_PER_NODE;
   if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1) throw new RangeError('maxPayloadBytes must be a positive integer');
   if (!Number.isInteger(maxItemsPerNode) || maxItemsPerNode < 1) throw new RangeError('maxItemsPerNode must be a positive integer');
+  const limits = createLimitChecks({ ...options.limits, maxPayloadBytes }, options.onLimit);
 
   /**
    * One write transaction. An error result rolls back whatever was written. Request ids are fresh per
@@ -426,6 +455,26 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     return last && toItem(last);
   }
 
+  /** A retrieval of all items, one page of them (XEP-0060 §6.5.4 with XEP-0059). */
+  async function itemsPage(service: string, node: string, actor: string, page: GetItemsOptions['page']): Promise<PubsubResult<ItemsOutcome>> {
+    const asked = page?.max;
+    if (asked !== undefined && (!Number.isInteger(asked) || asked < 0)) return fail('bad-request', 'RSM max must be a non-negative integer');
+    if (page?.after !== undefined) {
+      const bad = checkItemId(page.after);
+      if (bad) return bad;
+    }
+    const max = limits.pageSize(asked);
+    const found = await storage.getNodeItemsPage(service, node, { afterItemId: page?.after, max, maxBytes: limits.limits.itemsPageMaxBytes });
+    if (!found) return fail('node-not-found');
+    const denied = await mayRead(found.node, actor);
+    if (denied) return denied;
+    // XEP-0059 §2.5: a cursor that names no item
+    if (!found.cursorFound) return fail('item-not-found', 'no such item to page after');
+    const remaining = found.total - found.firstIndex;
+    if (found.items.length < Math.min(remaining, asked ?? Number.POSITIVE_INFINITY)) limits.pageTruncated(service, node, found.items.length, remaining);
+    return ok({ service, node, config: found.node.config, items: found.items.map(toItem), page: { count: found.total, firstIndex: found.firstIndex } });
+  }
+
   /** The access policy with the owner's roster fetched at most once (listings decide many nodes). */
   function memoisedPolicy(): AccessPolicy {
     const rosters = new Map<string, Promise<RosterItem | undefined>>();
@@ -446,7 +495,8 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       const invalid = checkNodeName(node) ?? (itemId === undefined ? undefined : checkItemId(itemId));
       if (invalid) return invalid;
       if (payloadXml.length === 0) return fail('payload-required');
-      if (utf8Bytes(payloadXml) > maxPayloadBytes) return fail('payload-too-big', `payload exceeds ${maxPayloadBytes} bytes`);
+      const tooBig = limits.payload(service, node, utf8Bytes(payloadXml));
+      if (tooBig) return tooBig;
       const publishOptions = opts.publishOptions;
       if (publishOptions) {
         const bad = validateConfig(publishOptions, maxItemsPerNode);
@@ -462,7 +512,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
         let createdNode = false;
         if (!stored) {
           const config = buildConfig(publishOptions);
-          ({ node: stored, created: createdNode } = await tx.createNode(service, node, config, at));
+          const made = await tx.createNode(service, node, config, at);
+          ({ node: stored, created: createdNode } = made);
+          const over = made.usage && limits.nodeCreated(service, node, made.usage);
+          if (over) return over;
         }
         const recorded = retry ? await tx.findRequest(opts.requestId) : undefined;
         if (recorded) {
@@ -489,14 +542,15 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
         const config = stored.config;
         const id = itemId ?? generateItemId();
         // persistent: the event, the item and the trim to max_items in one storage step
-        const event = config.persist_items
-          ? (
-              await tx.publishItem(
-                { nodeId: stored.id, itemId: id, payload: payloadXml, publisher: actor, requestId: opts.requestId, at },
-                effectiveMaxItems(config, maxItemsPerNode),
-              )
-            ).event
-          : await tx.appendEvent({ nodeId: stored.id, kind: 'publish', itemId: id, payload: null, publisher: actor, requestId: opts.requestId, at });
+        let event;
+        if (config.persist_items) {
+          const written = await tx.publishItem({ nodeId: stored.id, itemId: id, payload: payloadXml, publisher: actor, requestId: opts.requestId, at }, effectiveMaxItems(config, maxItemsPerNode));
+          const over = limits.itemStored(service, node, written.usage, written.bytesDelta);
+          if (over) return over;
+          event = written.event;
+        } else {
+          event = await tx.appendEvent({ nodeId: stored.id, kind: 'publish', itemId: id, payload: null, publisher: actor, requestId: opts.requestId, at });
+        }
         const effects: PubsubEffect[] = [];
         if (createdNode) effects.push({ type: 'node-created', service, node, config });
         effects.push({ type: 'published', service, node, config, seq: event.seq, itemId: id, payload: payloadXml, publisher: actor, at });
@@ -517,12 +571,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
           if (bad) return bad;
         }
       }
-      const query: ListItemsQuery =
-        itemIds !== undefined && itemIds.length > 0
-          ? { itemIds }
-          : maxItems !== undefined
-            ? { newestFirst: true, limit: Math.min(maxItems, MAX_ITEMS_PER_REQUEST) }
-            : {};
+      const byIds = itemIds !== undefined && itemIds.length > 0;
+      if (!byIds && maxItems === undefined) return await itemsPage(service, node, actor, opts.page);
+      // max_items above the page limit is clamped to it
+      const query: ListItemsQuery = byIds ? { itemIds } : { newestFirst: true, limit: limits.pageSize(maxItems) };
       // node and items at once (one round trip); the items of a denied read are dropped unseen
       const found = await storage.getNodeItems(service, node, query);
       if (!found) return fail('node-not-found');
@@ -576,8 +628,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       const at = opts.at ?? now();
       const full = buildConfig(config);
       return await write<NodeOutcome>(async (tx) => {
-        const { created } = await tx.createNode(service, node, full, at);
+        const { created, usage } = await tx.createNode(service, node, full, at);
         if (!created) return fail('conflict', 'node exists');
+        const over = usage && limits.nodeCreated(service, node, usage);
+        if (over) return over;
         return ok({ service, node, config: full, effects: [{ type: 'node-created', service, node, config: full }] });
       });
     },
@@ -685,6 +739,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
           await tx.setAffiliation(stored.id, c.jid, c.affiliation, at);
           if (c.affiliation === 'outcast') removed.push(...(await tx.removeSubscriptionsOf(stored.id, c.jid)).map((x) => info(node, x)));
         }
+        if (parsed.some((c) => c.affiliation !== 'none')) {
+          const over = limits.affiliationsSet(service, node, (await tx.countMembers(stored.id)).affiliations);
+          if (over) return over;
+        }
         const effects: PubsubEffect[] = [{ type: 'affiliations-changed', service, node, changes: parsed, removedSubscriptions: removed }];
         return ok({ service, node, config: stored.config, effects });
       });
@@ -721,6 +779,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
             if (gone) effects.push({ type: 'unsubscribed', service, node, subscription: info(node, gone) });
           }
         }
+        if (effects.some((e) => e.type === 'subscribed')) {
+          const over = limits.subscriptionsAdded(service, node, (await tx.countMembers(stored.id)).subscriptions);
+          if (over) return over;
+        }
         return ok({ service, node, config: stored.config, effects });
       });
     },
@@ -746,6 +808,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
         const decision = await decideNodeRead(stored, actor, inTx);
         if (!decision.allowed) return fail(decision.denial);
         const { subscription, created } = await tx.addSubscription(stored.id, jid, generateSubId(), at);
+        if (created) {
+          const over = limits.subscriptionsAdded(service, node, (await tx.countMembers(stored.id)).subscriptions);
+          if (over) return over;
+        }
         const sub = info(node, subscription);
         const effect: PubsubEffect = { type: 'subscribed', service, node, config: stored.config, subscription: sub, created, lastItem: await lastItemOf(tx, stored) };
         return ok({ subscription: sub, created, effects: [effect] });
