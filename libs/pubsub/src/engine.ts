@@ -350,7 +350,7 @@ export interface PubsubEngineOptions {
   maxPayloadBytes?: number | undefined;
   /** Upper bound of `max_items`, and what `max` means. */
   maxItemsPerNode?: number | undefined;
-  /** Per-user limits (`DEFAULT_PUBSUB_LIMITS` for those not given); `maxPayloadBytes` above wins over theirs. */
+  /** Per-user limits (`DEFAULT_PUBSUB_LIMITS` for those not given); `maxPayloadBytes` above, when given, wins over theirs. */
   limits?: Partial<PubsubLimits> | undefined;
   /** Told of every refusal or truncation by a limit. */
   onLimit?: OnLimit | undefined;
@@ -391,7 +391,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
   const generateSubId = options.generateSubId ?? (() => crypto.randomUUID());
   const now = options.now ?? (() => new Date());
   const generateItemId = options.generateItemId ?? (() => crypto.randomUUID());
-  const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  const maxPayloadBytes = options.maxPayloadBytes ?? options.limits?.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const maxItemsPerNode = options.maxItemsPerNode ?? DEFAULT_MAX_ITEMS_PER_NODE;
   if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1) throw new RangeError('maxPayloadBytes must be a positive integer');
   if (!Number.isInteger(maxItemsPerNode) || maxItemsPerNode < 1) throw new RangeError('maxItemsPerNode must be a positive integer');
