@@ -3,7 +3,7 @@ import { connectBus, featuresSubject, requestSubjectAnyDomain, startWorker, type
 import { MIGRATIONS_DIR, createDatabase, runMigrations, type DatabaseHandle } from '@dbroker/store';
 import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
 import { createPgPubsubStorage, createPubsubEngine, PEP_FEATURES, PEP_IDENTITIES } from '@dbroker/pubsub';
-import type { PepConfig } from './config';
+import { pubsubLimitsOf, type PepConfig } from './config';
 import { createPepHandler } from './handler';
 import { rosterLookup } from '@dbroker/user-state';
 import { createNotifier } from './notifier';
@@ -43,7 +43,18 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     iqTimeoutMs: config.USER_IQ_TIMEOUT_MS,
     capsUnverifiedTtlMs: config.CAPS_UNVERIFIED_TTL_MS,
   });
-  const engine = createPubsubEngine({ storage: createPgPubsubStorage(database.raw), roster: rosterLookup(userState.roster), maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
+  const limitHits = deps.metrics.counter('dbroker_pep_limit_hits_total', 'Requests refused, retrievals paged and notifications truncated by a per-user limit', ['limit']);
+  const engine = createPubsubEngine({
+    storage: createPgPubsubStorage(database.raw),
+    roster: rosterLookup(userState.roster),
+    maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+    maxItemsPerNode: config.MAX_ITEMS_PER_NODE,
+    limits: pubsubLimitsOf(config),
+    onLimit: (hit) => {
+      limitHits.inc({ limit: hit.limit });
+      logger.debug(hit, 'per-user limit reached');
+    },
+  });
   const sent = deps.metrics.counter('dbroker_pep_notifications_total', 'Notification messages handed to the ingress', ['kind', 'outcome']);
   const notifier = createNotifier({
     engine,
@@ -56,6 +67,8 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     concurrency: config.NOTIFY_CONCURRENCY,
     tracer: deps.tracer,
     onSent: (kind, ok) => sent.inc({ kind, outcome: ok ? 'sent' : 'failed' }),
+    maxRecipients: config.MAX_RECIPIENTS_PER_NOTIFICATION,
+    onTruncated: () => limitHits.inc({ limit: 'recipients-per-notification' }),
   });
   const presences = deps.metrics.counter('dbroker_pep_presences_total', 'Presences applied to the shared presence state', ['kind']);
   const presenceConsumer = startPresenceConsumer({
