@@ -11,7 +11,7 @@ import {
 } from './access';
 import { buildConfig, DEFAULT_MAX_ITEMS_PER_NODE, effectiveMaxItems, unmetPrecondition, validateConfig, type NodeConfig } from './config';
 import { bareJid, isSameAccount } from './jid';
-import { createLimitChecks, type OnLimit, type PubsubLimits } from './limits';
+import { createLimitChecks, DEFAULT_PUBSUB_LIMITS, type OnLimit, type PubsubLimits } from './limits';
 import {
   DuplicateRequestError,
   type ListItemsQuery,
@@ -356,7 +356,7 @@ export interface PubsubEngineOptions {
   onLimit?: OnLimit | undefined;
 }
 
-export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
+export const DEFAULT_MAX_PAYLOAD_BYTES = DEFAULT_PUBSUB_LIMITS.maxPayloadBytes;
 /** Bounds of node names and item ids (they are btree index keys). */
 export const MAX_NODE_NAME_BYTES = 1024;
 export const MAX_ITEM_ID_BYTES = 1024;

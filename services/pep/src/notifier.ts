@@ -188,7 +188,13 @@ export function createNotifier(opts: NotifierOptions) {
       run(
         'last items',
         traced('last items', { 'xmpp.from': fullJid }, async () => {
-          const messages = await lastItemsFor(fullJid, caps);
+          const planned = await lastItemsFor(fullJid, caps);
+          // one resource coming online gets at most as many messages as one notification has recipients
+          const messages = planned.length > maxRecipients ? planned.slice(0, maxRecipients) : planned;
+          if (messages.length < planned.length) {
+            logger.warn({ fullJid, sent: messages.length, leftOut: planned.length - messages.length, maxRecipients }, 'last items on presence over the recipient limit: truncated');
+            opts.onTruncated?.({ service: bareJid(fullJid) ?? fullJid, node: '', sent: messages.length, leftOut: planned.length - messages.length });
+          }
           if (messages.length > 0) await deliver(server, 'last-item', messages);
           logger.debug({ fullJid, sent: messages.length }, 'last items on presence');
           return messages.length;
