@@ -55,7 +55,7 @@ export const DEFAULT_PUBSUB_LIMITS: Readonly<PubsubLimits> = Object.freeze({
   maxBytesPerUser: 16 * 1024 * 1024,
   maxSubscriptionsPerNode: 1000,
   maxAffiliationsPerNode: 1000,
-  itemsPageMax: 256,
+  itemsPageMax: 1000,
   itemsPageMaxBytes: 192 * 1024,
 });
 

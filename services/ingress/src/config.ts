@@ -30,7 +30,7 @@ export const IngressEnvSchema = z.object({
   /** Forwarded IQs per requester bare JID per second (token bucket refill); 0 turns the limit off. */
   RATE_LIMIT_PER_SECOND: int(50, 0, 1_000_000),
   /** Forwarded IQs a requester may send at once (bucket size). */
-  RATE_LIMIT_BURST: int(200, 1, 1_000_000),
+  RATE_LIMIT_BURST: int(500, 1, 1_000_000),
   /** Requesters whose buckets are remembered (least recently seen forgotten first). */
   RATE_LIMIT_TRACKED_JIDS: int(100_000, 1, 10_000_000),
 });

@@ -21,7 +21,7 @@ export const PepEnvSchema = z.object({
   /** Live nodes one account may own (OMEMO adds one bundle node per device). */
   MAX_NODES_PER_USER: int(256, 1, 1_000_000),
   /** Bound of a node's pubsub#max_items and what `max` means; the oldest items go beyond a node's max_items. */
-  MAX_ITEMS_PER_NODE: int(256, 1, 100_000),
+  MAX_ITEMS_PER_NODE: int(1000, 1, 100_000),
   /** UTF-8 bytes of the payloads of the current items of all of an account's nodes. */
   MAX_BYTES_PER_USER: int(16 * 1024 * 1024, 1024, Number.MAX_SAFE_INTEGER),
   MAX_SUBSCRIPTIONS_PER_NODE: int(1000, 1, 1_000_000),
@@ -29,7 +29,7 @@ export const PepEnvSchema = z.object({
   /** Most messages one notification fans out to (and online resources considered for it). */
   MAX_RECIPIENTS_PER_NOTIFICATION: int(2000, 1, 1_000_000),
   /** Items of one retrieval page (no max_items; XEP-0059), and the bound of max_items and RSM <max/>. */
-  ITEMS_PAGE_MAX: int(256, 1, 100_000),
+  ITEMS_PAGE_MAX: int(1000, 1, 100_000),
   /** Payload bytes of one retrieval page (the first item always comes). */
   ITEMS_PAGE_MAX_BYTES: int(196_608, 1024, 64 * 1024 * 1024),
   /** Pool size of the Postgres connection pool. */
