@@ -475,6 +475,17 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     return ok({ service, node, config: found.node.config, items: found.items.map(toItem), page: { count: found.total, firstIndex: found.firstIndex } });
   }
 
+  /** XEP-0060 §6.5.7: the newest `maxItems`, clamped to one page (its count and its payload bytes). */
+  async function newestItems(service: string, node: string, actor: string, maxItems: number): Promise<PubsubResult<ItemsOutcome>> {
+    const max = limits.pageSize(maxItems);
+    const found = await storage.getNodeItemsPage(service, node, { max, maxBytes: limits.limits.itemsPageMaxBytes, newestFirst: true });
+    if (!found) return fail('node-not-found');
+    const denied = await mayRead(found.node, actor);
+    if (denied) return denied;
+    if (found.items.length < Math.min(maxItems, found.total)) limits.pageTruncated(service, node, found.items.length, Math.min(maxItems, found.total));
+    return ok({ service, node, config: found.node.config, items: found.items.map(toItem) });
+  }
+
   /** The access policy with the owner's roster fetched at most once (listings decide many nodes). */
   function memoisedPolicy(): AccessPolicy {
     const rosters = new Map<string, Promise<RosterItem | undefined>>();
@@ -573,8 +584,8 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       }
       const byIds = itemIds !== undefined && itemIds.length > 0;
       if (!byIds && maxItems === undefined) return await itemsPage(service, node, actor, opts.page);
-      // max_items above the page limit is clamped to it
-      const query: ListItemsQuery = byIds ? { itemIds } : { newestFirst: true, limit: limits.pageSize(maxItems) };
+      if (!byIds) return await newestItems(service, node, actor, maxItems ?? 1);
+      const query: ListItemsQuery = { itemIds };
       // node and items at once (one round trip); the items of a denied read are dropped unseen
       const found = await storage.getNodeItems(service, node, query);
       if (!found) return fail('node-not-found');

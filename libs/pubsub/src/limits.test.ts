@@ -266,6 +266,9 @@ for (const backend of BACKENDS) {
       assert.deepEqual(value(await engine.getItems(a.bare, 'n', a.full, { page: { after: 'c' } })).items.map((i) => i.id), ['d', 'big']);
       assert.deepEqual(value(await engine.getItems(a.bare, 'n', a.full, { page: { after: 'd' } })).items.map((i) => i.id), ['big']);
       assert.deepEqual(value(await engine.getItems(a.bare, 'n', a.full, { page: { after: 'big' } })).items.map((i) => i.id), ['z']);
+      // max_items too: the newest that fit
+      assert.deepEqual(value(await engine.getItems(a.bare, 'n', a.full, { maxItems: 10 })).items.map((i) => i.id), ['z', 'big']);
+      assert.deepEqual(value(await engine.getItems(a.bare, 'n', a.full, { maxItems: 1 })).items.map((i) => i.id), ['z']);
     });
   });
 }

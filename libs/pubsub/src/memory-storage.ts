@@ -126,7 +126,8 @@ function reader(get: () => State): PubsubReader {
     async getNodeItemsPage(service, node, query: ItemsPageQuery) {
       const n = await r.getNode(service, node);
       if (!n) return undefined;
-      const all = await r.listItems(n.id);
+      if (query.newestFirst && query.afterItemId !== undefined) throw new RangeError('getNodeItemsPage: a cursor pages oldest first only');
+      const all = await r.listItems(n.id, { newestFirst: query.newestFirst });
       const cursor = query.afterItemId === undefined ? -1 : all.findIndex((i) => i.itemId === query.afterItemId);
       const rest = all.slice(cursor + 1);
       const items: StoredItem[] = [];

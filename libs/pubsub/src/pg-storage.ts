@@ -308,19 +308,20 @@ function nodeItemsQuery(name: string, itemsWhere: string, orderLimit: string): R
  * oldest), $4 the most items, $5 the byte budget: an item comes when the payloads before it in the page
  * are under the budget (the first always comes). `octet_length` reads the stored size, not the value.
  */
-const NODE_ITEMS_PAGE: RawQuery = {
-  name: 'dbroker_pubsub_live_node_items_page',
+const nodeItemsPage = (order: 'asc' | 'desc'): RawQuery => ({
+  name: `dbroker_pubsub_live_node_items_page_${order}`,
   text:
     `with n as (select ${NODE_COLUMNS} from pubsub_nodes where service = $1 and node = $2 and ${LIVE}), ` +
     `c as (select published_seq from pubsub_items where node_id = (select id from n) and item_id = $3::text), ` +
     `w as (select ${ITEM_COLUMNS}, row_number() over o as rn, sum(octet_length(payload)) over o - octet_length(payload) as before_bytes ` +
-    `from pubsub_items where node_id = (select id from n) and ($3::text is null or published_seq > (select published_seq from c)) window o as (order by published_seq)) ` +
+    `from pubsub_items where node_id = (select id from n) and ($3::text is null or published_seq > (select published_seq from c)) window o as (order by published_seq ${order})) ` +
     `select 0 as k, ${NODE_COLUMNS}, null::text as item_id, null::text as payload, null::text as publisher, null::bigint as published_seq, null::timestamptz as published_at, ` +
     `(select count(*) from pubsub_items where node_id = n.id) as total, ` +
     `(select count(*) from pubsub_items where node_id = n.id and published_seq <= coalesce((select published_seq from c), 0)) as first_index, ` +
     `($3::text is null or exists (select 1 from c)) as cursor_found from n ` +
     `union all (select 1, null, null, null, null, null, ${ITEM_COLUMNS}, null, null, null from w where rn <= $4 and (rn = 1 or before_bytes < $5))`,
-};
+});
+const NODE_ITEMS_PAGE = { asc: nodeItemsPage('asc'), desc: nodeItemsPage('desc') };
 
 const NODE_ITEMS = {
   byIds: nodeItemsQuery('dbroker_pubsub_live_node_items_by_ids', ' and item_id = any($3::text[])', ''),
@@ -372,12 +373,13 @@ function reader(db: RawExecutor): PubsubReader {
 
     async getNodeItemsPage(service, node, query: ItemsPageQuery) {
       type Row = NodeItemsRow & { total: Int8 | null; first_index: Int8 | null; cursor_found: boolean | null };
-      const rows = await run<Row>(db, NODE_ITEMS_PAGE, [service, node, query.afterItemId ?? null, query.max, query.maxBytes]);
+      if (query.newestFirst && query.afterItemId !== undefined) throw new RangeError('getNodeItemsPage: a cursor pages oldest first only');
+      const rows = await run<Row>(db, NODE_ITEMS_PAGE[query.newestFirst ? 'desc' : 'asc'], [service, node, query.afterItemId ?? null, query.max, query.maxBytes]);
       const nodeRow = rows.find((r) => Number(r.k) === 0);
       if (!nodeRow) return undefined;
       const stored = toNode(nodeRow as NodeRow);
       const items = rows.filter((r) => Number(r.k) !== 0).map((r) => toItem(stored.id, r as ItemRow));
-      items.sort((a, b) => a.publishedSeq - b.publishedSeq);
+      items.sort(query.newestFirst ? (a, b) => b.publishedSeq - a.publishedSeq : (a, b) => a.publishedSeq - b.publishedSeq);
       return { node: stored, items, total: Number(nodeRow.total), firstIndex: Number(nodeRow.first_index), cursorFound: nodeRow.cursor_found === true };
     },
 

@@ -113,6 +113,8 @@ export interface ItemsPageQuery {
   max: number;
   /** Stop before an item that would take the payloads of the page past this many bytes (the first item always comes). */
   maxBytes: number;
+  /** The newest items first (XEP-0060 §6.5.7 `max_items`); no cursor then. */
+  newestFirst?: boolean | undefined;
 }
 
 export interface NodeItemsPage {
