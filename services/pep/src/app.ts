@@ -68,6 +68,8 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     tracer: deps.tracer,
     onSent: (kind, ok) => sent.inc({ kind, outcome: ok ? 'sent' : 'failed' }),
     maxRecipients: config.MAX_RECIPIENTS_PER_NOTIFICATION,
+    maxQueued: config.NOTIFY_QUEUE_MAX,
+    onDropped: () => sent.inc({ kind: 'notification', outcome: 'dropped' }),
     onTruncated: () => limitHits.inc({ limit: 'recipients-per-notification' }),
   });
   const presences = deps.metrics.counter('dbroker_pep_presences_total', 'Presences applied to the shared presence state', ['kind']);

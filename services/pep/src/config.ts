@@ -46,6 +46,8 @@ export const PepEnvSchema = z.object({
   NOTIFY_TIMEOUT_MS: int(5_000, 100, 60_000),
   /** Notification messages in flight at once per replica (beyond that, publishes wait). */
   NOTIFY_CONCURRENCY: int(64, 1, 4096),
+  /** Notification work waiting for NOTIFY_CONCURRENCY per replica; beyond it new work is dropped and counted. */
+  NOTIFY_QUEUE_MAX: int(10_000, 0, 1_000_000),
   /** Run migrations at start-up (under an advisory lock). */
   MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
 });

@@ -76,3 +76,37 @@ test('a notification goes to at most maxRecipients; the rest is reported, not se
   assert.equal(delivered.length, 3);
   assert.equal(truncations.length, 1);
 });
+
+test('notification work beyond NOTIFY_QUEUE_MAX waiting is dropped and reported, the rest is delivered', async () => {
+  const SLOW = 'slow.example';
+  const held: Array<() => void> = [];
+  let received = 0;
+  bus.nc.subscribe(outboundSubject('xmpp', SLOW), {
+    callback: (_e, m) => {
+      received++;
+      held.push(() => m.respond(encodeEnvelope({ v: 1, ok: true })));
+    },
+  });
+  await bus.nc.flush();
+  const userState = createUserState({ db: db.raw, nc: bus.nc, subjectPrefix: 'xmpp', worker: 'pep@test', logger, rosterTtlMs: 60_000, presenceTtlMs: 60_000, iqTimeoutMs: 200, capsUnverifiedTtlMs: 1_000 });
+  const dropped: string[] = [];
+  const notifier = createNotifier({ engine, userState, nc: bus.nc, subjectPrefix: 'xmpp', worker: 'pep@test', logger, timeoutMs: 5_000, concurrency: 1, maxQueued: 1, onDropped: (what) => dropped.push(what) });
+  const owner = `queue-${randomUUID().slice(0, 8)}@${SLOW}`;
+  assert.ok((await engine.createNode(owner, 'feed', `${owner}/desk`, { access_model: 'open', max_items: 10 })).ok);
+  assert.ok((await engine.subscribe(owner, 'feed', 'reader@remote.example/x', 'reader@remote.example/x')).ok);
+  for (const id of ['1', '2', '3']) {
+    const p = await engine.publish(owner, 'feed', `${owner}/desk`, id, "<entry xmlns='urn:t'/>", { requestId: randomUUID() });
+    assert.ok(p.ok);
+    notifier.onEffects(SLOW, randomUUID(), p.value.effects);
+  }
+  // one running (its send held), one waiting, the third dropped
+  assert.deepEqual(dropped, ['notification']);
+  const deadline = Date.now() + 5_000;
+  while (received < 2 && Date.now() < deadline) {
+    held.shift()?.();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  held.splice(0).forEach((r) => r());
+  await notifier.idle();
+  assert.equal(received, 2);
+});

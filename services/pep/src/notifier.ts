@@ -45,6 +45,10 @@ export interface NotifierOptions {
   onSent?: (kind: 'notification' | 'last-item', ok: boolean) => void;
   /** Most recipients of one notification (the owner's resources first, then subscribers, then contacts). */
   maxRecipients?: number | undefined;
+  /** Notification tasks waiting for a free slot; beyond it new work is dropped (at most once anyway). Default: 10000. */
+  maxQueued?: number | undefined;
+  /** A notification task was dropped because `maxQueued` were waiting. */
+  onDropped?: (what: string) => void;
   /** A notification went to fewer recipients than its audience: `leftOut` were not sent to. */
   onTruncated?: (info: { service: string; node: string; sent: number; leftOut: number }) => void;
 }
@@ -53,6 +57,7 @@ export function createNotifier(opts: NotifierOptions) {
   const { engine, userState, logger } = opts;
   const roster = rosterLookup(userState.roster);
   const maxRecipients = opts.maxRecipients ?? Number.POSITIVE_INFINITY;
+  const maxQueued = opts.maxQueued ?? 10_000;
   let active = 0;
   const waiting: Array<() => void> = [];
   const idle: Array<() => void> = [];
@@ -84,7 +89,10 @@ export function createNotifier(opts: NotifierOptions) {
         });
     };
     if (active < opts.concurrency) start();
-    else {
+    else if (waiting.length >= maxQueued) {
+      logger.warn({ what, waiting: waiting.length }, 'notification queue full: dropped');
+      opts.onDropped?.(what);
+    } else {
       // started later from another task's completion: keep the context of the request that caused it
       const ctx = context.active();
       waiting.push(() => context.with(ctx, start));
