@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import xml, { type Element } from '@xmpp/xml';
@@ -9,6 +9,7 @@ import { startProsody } from '../harness/prosody';
 import { connectClient, iq, closeAll } from '../harness/xmpp-client';
 import { freePort } from '../harness/ports';
 import { REPO_ROOT } from '../harness/stack';
+import { connectBus } from '@dbroker/bus';
 
 // The README's first command on a machine with nothing configured: `npm start` with only the XMPP
 // coordinates set. It must start its own nats-server, use embedded PGlite, serve PEP and MAM and stop cleanly.
@@ -16,11 +17,12 @@ test('npm start: all services in one process with embedded NATS and PGlite serve
   await using prosody = await startProsody({ users: [{ user: 'alice', password: 'pw' }] });
   const dataDir = await mkdtemp(join(tmpdir(), 'dbroker-aio-'));
   const httpPort = await freePort();
+  const natsPort = await freePort();
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(NATS_URL|DATABASE_URL|OTEL_|NODE_TEST)/.test(k)) env[k] = v;
   const child = spawn('npm', ['start', '--silent'], {
     cwd: REPO_ROOT,
-    env: { ...env, XMPP_SERVICE: `xmpp://127.0.0.1:${prosody.componentPort}`, XMPP_DOMAIN: prosody.componentJid, XMPP_SECRET: prosody.secret, XMPP_SERVER: 'localhost', DATA_DIR: dataDir, HTTP_PORT: String(httpPort), LOG_LEVEL: 'info' },
+    env: { ...env, XMPP_SERVICE: `xmpp://127.0.0.1:${prosody.componentPort}`, XMPP_DOMAIN: prosody.componentJid, XMPP_SECRET: prosody.secret, XMPP_SERVER: 'localhost', DATA_DIR: dataDir, HTTP_PORT: String(httpPort), EMBEDDED_NATS_PORT: String(natsPort), LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -39,6 +41,13 @@ test('npm start: all services in one process with embedded NATS and PGlite serve
     }
     assert.match(output, /embedded nats-server started/);
     assert.match(output, /embedded PGlite database/);
+    // The embedded NATS takes only the broker's own services: its generated password stays in DATA_DIR.
+    const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+    await assert.rejects(connectBus({ url: `nats://127.0.0.1:${natsPort}`, name: 'intruder', logger: quiet, timeoutMs: 2000 }), /Authorization Violation/);
+    assert.equal((await stat(join(dataDir, 'nats'))).mode & 0o777, 0o700);
+    for (const f of ['password', 'nats-server.conf']) assert.equal((await stat(join(dataDir, 'nats', f))).mode & 0o777, 0o600, f);
+    const password = (await readFile(join(dataDir, 'nats', 'password'), 'utf8')).trim();
+    assert.ok(!output.includes(password), 'the password is never logged');
     const alice = await connectClient({ port: prosody.c2sPort, user: 'alice', password: 'pw' });
     try {
       const PUBSUB = 'http://jabber.org/protocol/pubsub';

@@ -42,5 +42,6 @@ test('the Prosody deploy example delegates PEP and node MAM and grants the privi
   assert.deepEqual(resultItemIds(await iq(bob.client, itemsIq(TUNE, { to: 'alice@localhost' }))), ['t1']);
   const mam = await iq(bob.client, xml('iq', { type: 'set', to: 'alice@localhost', id: 'mam1' }, xml('query', { xmlns: 'urn:xmpp:mam:2', node: TUNE, queryid: 'q1' })));
   assert.equal(mam.getChild('fin', 'urn:xmpp:mam:2')?.attrs.complete, 'true', mam.toString());
-  assert.equal((await sc.sqlRows(`select count(*)::int as n from audit_log where namespace = $1 and outcome = 'result'`, [NS_PUBSUB]))[0]!.n >= 2, true);
+  // audit_log is the projector's (eventually consistent): wait for it
+  await eventually(async () => (await sc.sqlRows(`select count(*)::int as n from audit_log where namespace = $1 and outcome = 'result'`, [NS_PUBSUB]))[0]!.n >= 2 || undefined, 10_000, 'audit_log rows');
 });

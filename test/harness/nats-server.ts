@@ -12,11 +12,23 @@ export interface NatsServerHandle {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+export interface NatsServerOptions {
+  bin?: string;
+  /** A server configuration file (e.g. deploy/nats/nats-server.conf); address, port and store dir are still the throw-away ones. */
+  configFile?: string;
+  /** Environment of the server (the variables the config file refers to). */
+  env?: Record<string, string>;
+  /** JetStream on (default); operator-mode configurations without a system account need it off. */
+  jetstream?: boolean;
+}
+
 /** Starts a throw-away nats-server with JetStream on a free loopback port and a temporary store dir. */
-export async function startNatsServer(bin = process.env.NATS_SERVER_BIN ?? 'nats-server'): Promise<NatsServerHandle> {
+export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
+  const bin = opts.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'dbroker-nats-'));
-  const child: ChildProcess = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
+  const args = [...(opts.configFile ? ['-c', opts.configFile] : []), '-a', '127.0.0.1', '-p', String(port), ...(opts.jetstream === false ? [] : ['-js', '-sd', dir])];
+  const child: ChildProcess = spawn(bin, args, { stdio: 'ignore', ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.once('error', () => undefined);
   await waitForPort(port);

@@ -20,7 +20,7 @@ export { sendPrivilegedMessage } from './outbound';
 export { requestIq } from './iq-request';
 export { DEFAULT_SUBJECT_PREFIX, DEFAULT_ROUTE_ALIASES, encodeToken, decodeToken, routeForNamespace, requestSubject, requestSubjectAnyDomain, featuresSubject, outboundSubject, presenceSubject, presenceSubjectAnyDomain, iqSubject } from './subjects';
 export { injectTraceContext, extractTraceContext } from './trace-context';
-export { connectBus } from './connection';
+export { connectBus, busConnectOptions, inboxPrefixOf, type BusAuthSettings } from './connection';
 export type { Bus, ConnectBusOptions } from './connection';
 export { startWorker } from './worker';
 export type { WorkerOptions, WorkerHandle, WorkerHandler, WorkerFeatures } from './worker';

@@ -25,7 +25,8 @@ interface Pending {
 }
 
 export function createRequester(nc: NatsConnection): Requester {
-  const inbox = createInbox();
+  // The connection's inbox prefix (connectBus `kind`): NATS permissions may allow only that one.
+  const inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
   const pending = new Map<string, Pending>();
   let seq = 0;
   let closed = false;

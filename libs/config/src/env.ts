@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { natsEnv, natsSettingsIssues, redactUrl, type NatsSettings } from './nats';
 
 /** Raised when configuration is invalid; the message lists every bad variable. */
 export class ConfigError extends Error {
@@ -13,12 +14,25 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: Record<string, s
   if (!res.success) {
     const lines = res.error.issues.map((i) => {
       const key = i.path.join('.');
-      const got = key in clean ? ` (got ${JSON.stringify(clean[key])})` : '';
+      const got = !(key in clean) ? '' : isSecretVariable(key) ? ' (value not shown: a secret)' : ` (got ${shownValue(key, clean[key]!)})`;
       return `  ${key}: ${i.message}${got}`;
     });
     throw new ConfigError(`invalid configuration for ${service}:\n${lines.join('\n')}`);
   }
+  const data = res.data as Record<string, unknown>;
+  if (typeof data.NATS_URL === 'string') {
+    const issues = natsSettingsIssues(data as NatsSettings);
+    if (issues.length > 0) throw new ConfigError(`invalid configuration for ${service}:\n${issues.map((i) => `  ${i}`).join('\n')}`);
+  }
   return res.data;
+}
+
+/** Variables whose value is a secret: an error names them, never shows their value. */
+export const isSecretVariable = (name: string): boolean => /(PASSWORD|TOKEN|SECRET|SEED|_KEY)$/.test(name);
+
+/** How a bad value appears in an error: URLs without their credentials. */
+function shownValue(key: string, value: string): string {
+  return JSON.stringify(/URL$/.test(key) ? redactUrl(value) : value);
 }
 
 /** An integer env var with bounds and a default; the unit belongs in the variable's name. */
@@ -41,4 +55,6 @@ export const commonEnv = {
   SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'NATS subject tokens only').default('xmpp'),
   EVENTS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('DBROKER_EVENTS'),
   EVENTS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('dbroker.events'),
+  /** NATS credentials and TLS (see nats.ts); every service connects to NATS. */
+  ...natsEnv,
 };

@@ -1,1 +1,2 @@
-export { ConfigError, parseEnv, int, logLevel, natsUrl, databaseUrl, commonEnv } from './env';
+export { ConfigError, parseEnv, int, logLevel, natsUrl, databaseUrl, commonEnv, isSecretVariable } from './env';
+export { natsEnv, natsSettingsIssues, credentialsInUrl, redactUrl, type NatsSettings } from './nats';

@@ -32,7 +32,7 @@ await runService({
     });
     if (database.kind === 'pglite') logger.info({ dataDir: join(config.aio.dataDir, 'pglite') }, 'embedded PGlite database (set DATABASE_URL to use Postgres)');
     await runMigrations(database.db, { migrationsDir: MIGRATIONS_DIR, logger });
-    const bus = await connectBus({ url: natsUrl, name: `dbroker all-in-one ${config.XMPP_DOMAIN}`, logger });
+    const bus = await connectBus({ url: natsUrl, name: `dbroker all-in-one ${config.XMPP_DOMAIN}`, logger, auth: nats?.auth ?? config, kind: 'all-in-one' });
     const shared = { ...ctx, bus, database };
     const projector = await startProjector({ ...config.projector, NATS_URL: natsUrl }, shared);
     const pep = await startPepWorker({ ...config.pep, NATS_URL: natsUrl }, shared);

@@ -48,7 +48,7 @@ const STREAM_PROTOCOLS_DEBOUNCE_MS = 1000;
 export async function startIngress(config: IngressConfig, deps: IngressDeps): Promise<Ingress> {
   const logger = deps.logger;
   const ownBus = !deps.bus;
-  const bus = deps.bus ?? (await connectBus({ url: config.NATS_URL, name: `ingress ${config.XMPP_DOMAIN}`, logger }));
+  const bus = deps.bus ?? (await connectBus({ url: config.NATS_URL, name: `ingress ${config.XMPP_DOMAIN}`, logger, auth: config, kind: 'ingress' }));
   await ensureEventsStream(bus.nc, config.EVENTS_STREAM, config.EVENTS_SUBJECT_PREFIX);
   const metrics = createIngressMetrics(deps.metrics);
   const events = createEventPublisher({

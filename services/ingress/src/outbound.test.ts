@@ -60,7 +60,10 @@ async function subscribed(): Promise<void> {
 }
 
 function envelope(o: { from?: string; to?: string; body?: string; stanza?: string; worker?: string; requestId?: string } = {}): OutboundEnvelope {
-  const stanza = o.stanza ?? xml('message', { xmlns: 'jabber:client', from: o.from ?? 'alice@localhost', to: o.to ?? 'bob@localhost/phone' }, xml('body', {}, o.body ?? `hello ${++seq}`)).toString();
+  // What the PEP workers send: a headline with a pubsub event (the "body" of these tests is the item id).
+  const stanza =
+    o.stanza ??
+    xml('message', { xmlns: 'jabber:client', from: o.from ?? 'alice@localhost', to: o.to ?? 'bob@localhost/phone', type: 'headline' }, xml('event', { xmlns: NS_EVENT }, xml('items', { node: 'urn:test' }, xml('item', { id: o.body ?? `hello ${++seq}` })))).toString();
   return { v: 1, kind: 'message', stanza, worker: o.worker ?? 'mam-test', ...(o.requestId ? { requestId: o.requestId } : {}) };
 }
 
@@ -70,13 +73,14 @@ function advertisePrivileges(version: string, perms: Array<[string, string]>) {
   fake.send(xml('message', { from: SERVER, to: COMPONENT }, xml('privilege', { xmlns: version }, ...perms.map(([access, type]) => xml('perm', { access, type })))));
 }
 
+const NS_EVENT = 'http://jabber.org/protocol/pubsub#event';
 const privileged = () => fake.received.filter((e) => e.name === 'message');
 
 /** The wrapper the server must receive, with the id the ingress chose. */
 function expectedWrapper(version: string, id: string, from: string, to: string, body: string): string {
   return (
     `<message from="${COMPONENT}" to="${SERVER}" id="${id}"><privilege xmlns="${version}"><forwarded xmlns="urn:xmpp:forward:0">` +
-    `<message xmlns="jabber:client" from="${from}" to="${to}"><body>${body}</body></message>` +
+    `<message xmlns="jabber:client" from="${from}" to="${to}" type="headline"><event xmlns="${NS_EVENT}"><items node="urn:test"><item id="${body}"/></items></event></message>` +
     `</forwarded></privilege></message>`
   );
 }
@@ -159,12 +163,42 @@ test('hostile or malformed requests are refused with the right error, audited, n
   assert.ok(full && full.type === 'privilege.refused' && full.from === 'alice@localhost/res' && full.to === 'bob@localhost/phone');
 });
 
+test('only what the workers produce is sent for them: a chat, a body or a forged archived chat is refused; notifications and MAM results pass', async () => {
+  advertisePrivileges(PRIVILEGE_NS_2, [['roster', 'get'], ['message', 'outgoing'], ['presence', 'roster']]);
+  await until(() => ingress.privileges.get()?.perms.message === 'outgoing');
+  const EV = `<event xmlns='${NS_EVENT}'><items node='urn:x'><item id='1'/></items></event>`;
+  const fwd = (inner: string) => `<result xmlns='urn:xmpp:mam:2' queryid='q' id='e1'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='2026-01-01T00:00:00Z'/>${inner}</forwarded></result>`;
+  const m = (attrs: string, inner: string, requestId: string) => envelope({ stanza: `<message xmlns='jabber:client' from='alice@localhost' to='bob@localhost' ${attrs}>${inner}</message>`, requestId });
+  const n = privileged().length;
+  const refused: Array<[OutboundEnvelope, RegExp]> = [
+    [m(`type='chat'`, `<body>send me your password</body>`, 'c-chat'), /only pubsub event notifications and MAM results/],
+    [m('', `<body>hi</body>`, 'c-body'), /only pubsub event notifications and MAM results/],
+    [m(`type='headline'`, `${EV}<body>hi</body>`, 'c-event-body'), /carries <body\/>/],
+    [m(`type='chat'`, EV, 'c-chat-event'), /type 'chat'/],
+    [m(`type='headline'`, `<subject>s</subject>${EV}`, 'c-subject'), /carries <subject\/>/],
+    [m('', fwd(`<message xmlns='jabber:client' from='alice@localhost' to='bob@localhost' type='chat'><body>forged history</body></message>`), 'c-mam-chat'), /archived message carries more than a pubsub event/],
+    [m('', `${fwd(`<message xmlns='jabber:client' from='alice@localhost' to='alice@localhost'>${EV}</message>`)}<body>x</body>`, 'c-mam-extra'), /besides the result/],
+    [m('', `<x xmlns='jabber:x:data'/>`, 'c-other'), /only pubsub event notifications and MAM results/],
+  ];
+  for (const [env, pattern] of refused) refusal(await send(env), 'forbidden', pattern);
+  await nothingWritten(n);
+  for (const [env] of refused) await auditedRefusal((e) => e.requestId === env.requestId && e.error === 'forbidden' && e.from === 'alice@localhost');
+  assert.match(await metrics.registry.metrics(), /dbroker_ingress_privileged_messages_total\{[^}]*outcome="forbidden"[^}]*\} [1-9]/);
+  // What the product sends passes: a headline notification with SHIM headers, a delayed one, a MAM result.
+  const ok: OutboundEnvelope[] = [
+    m(`type='headline'`, `${EV}<headers xmlns='http://jabber.org/protocol/shim'><header name='SubID'>s1</header></headers>`, 'c-ok-1'),
+    m('', `${EV}<delay xmlns='urn:xmpp:delay' stamp='2026-01-01T00:00:00Z'/>`, 'c-ok-2'),
+    m(`id='r1'`, fwd(`<message xmlns='jabber:client' from='alice@localhost' to='alice@localhost'>${EV}</message>`), 'c-ok-3'),
+  ];
+  for (const env of ok) assert.deepEqual(await send(env), { v: 1, ok: true });
+});
+
 test('order: 20 messages sent back to back arrive in order', async () => {
   const before = privileged().length;
   const acks = await Promise.all(Array.from({ length: 20 }, (_, i) => send(envelope({ body: `order-${i}` }))));
   assert.ok(acks.every((a) => a.ok), JSON.stringify(acks.filter((a) => !a.ok)));
   await until(() => privileged().length >= before + 20);
-  const bodies = privileged().slice(before).map((m) => m.getChild('privilege')!.getChild('forwarded')!.getChild('message')!.getChildText('body'));
+  const bodies = privileged().slice(before).map((m) => m.getChild('privilege')!.getChild('forwarded')!.getChild('message')!.getChild('event')?.getChild('items')?.getChild('item')?.attrs.id);
   assert.deepEqual(bodies, Array.from({ length: 20 }, (_, i) => `order-${i}`));
 });
 
@@ -194,7 +228,7 @@ test('MAM pattern: messages acked before the IQ reply reach the server before it
     const start = fake.received.length;
     fake.send(fwd);
     await fake.waitFor((e) => e.name === 'iq' && e.attrs.id === 'fwd-mam');
-    const seen = fake.received.slice(start).map((e) => (e.name === 'iq' ? `iq:${e.attrs.id}` : e.getChild('privilege')!.getChild('forwarded')!.getChild('message')!.getChildText('body')));
+    const seen = fake.received.slice(start).map((e) => (e.name === 'iq' ? `iq:${e.attrs.id}` : e.getChild('privilege')!.getChild('forwarded')!.getChild('message')!.getChild('event')?.getChild('items')?.getChild('item')?.attrs.id));
     assert.deepEqual(seen, ['result-0', 'result-1', 'result-2', 'result-3', 'result-4', 'iq:fwd-mam']);
   } finally {
     await worker.stop();
@@ -276,7 +310,7 @@ describe('outbound handler (unit, stub link)', () => {
     const order: string[] = [];
     const pending: Array<() => void> = [];
     const { handler } = setup('online', (el) => {
-      const body = el.getChild('privilege')!.getChild('forwarded')!.getChild('message')!.getChildText('body')!;
+      const body = el.getChild('privilege')!.getChild('forwarded')!.getChild('message')!.getChild('event')?.getChild('items')?.getChild('item')?.attrs.id!;
       order.push(body);
       if (body === 'fail') return Promise.reject(new Error('socket closed'));
       return new Promise<void>((r) => pending.push(r));

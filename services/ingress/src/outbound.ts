@@ -11,6 +11,7 @@ import {
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decodeOutbound, encodeEnvelope, type EventPublisher, type OutboundAck, type OutboundError } from '@dbroker/bus';
 import { createLinkSubscription, type LinkSubscription } from './link-subscription';
+import { checkProductMessage } from './outbound-content';
 import type { IngressMetrics } from './metrics';
 import { messagePermissionHint, type PrivilegeState } from './privileges';
 import type { LinkLogger, LinkStatus } from './xmpp-link';
@@ -62,7 +63,7 @@ const ERROR_OF_CONDITION: Partial<Record<StanzaErrorCondition, OutboundError>> =
 
 /**
  * The outbound path for XEP-0356 privileged messages (protocol-notes §2): a worker's `<message from=bare
- * local JID>` is validated, checked against the permission the server advertised on this stream, wrapped
+ * local JID>` is validated, must be one the product sends (outbound-content.ts), is checked against the permission the server advertised on this stream, wrapped
  * in the privilege version the server spoke and written to the component link. Every refusal is logged,
  * counted and audited (`privilege.refused`).
  */
@@ -124,6 +125,8 @@ export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
     const checked = checkPrivilegedOutbound(stanza, { serverDomain: deps.serverDomain });
     if (!checked.ok) return refuse(ERROR_OF_CONDITION[checked.condition] ?? 'bad-request', checked.reason, addressed);
     const inner = checked.value;
+    const product = checkProductMessage(inner);
+    if (!product.ok) return refuse('forbidden', `privileged message: ${product.reason}`, addressed);
 
     const status = deps.link.status();
     if (status !== 'online') return refuse('offline', `the component link is ${status}`, addressed);

@@ -38,7 +38,7 @@ export async function startMamWorker(config: MamConfig, deps: MamDeps) {
   const database = deps.database ?? (await createDatabase({ url: config.DATABASE_URL, dataDir: config.PGLITE_DATA_DIR, poolMax: config.DATABASE_POOL_MAX }));
   if (config.MIGRATE_ON_START) await runMigrations(database.db, { migrationsDir: MIGRATIONS_DIR, logger });
   const ownBus = !deps.bus;
-  const bus = deps.bus ?? (await connectBus({ url: config.NATS_URL, name: config.WORKER_ID, logger }));
+  const bus = deps.bus ?? (await connectBus({ url: config.NATS_URL, name: config.WORKER_ID, logger, auth: config, kind: 'mam' }));
   const handled = deps.metrics.histogram('dbroker_worker_request_duration_seconds', 'Time a worker spent on one request', ['kind', 'outcome'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
   const delivered = deps.metrics.counter('dbroker_mam_results_delivered_total', 'MAM result messages acknowledged by the ingress');
   const handle = createMamHandler({

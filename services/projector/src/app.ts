@@ -45,7 +45,7 @@ export async function startProjector(config: ProjectorConfig, deps: ProjectorDep
     if (config.MIGRATE_ON_START) await runMigrations(database.db, { migrationsDir: MIGRATIONS_DIR, logger });
     let bus = deps.bus;
     if (!bus) {
-      bus = await connectBus({ url: config.NATS_URL, name: `projector ${config.PROJECTOR_DURABLE}`, logger });
+      bus = await connectBus({ url: config.NATS_URL, name: `projector ${config.PROJECTOR_DURABLE}`, logger, auth: config, kind: 'projector' });
       opened.push(bus.drain);
     }
 
