@@ -154,8 +154,8 @@ test('filters by time (start/end), and by archive ids', async () => {
 });
 
 test('a stranger is refused on a non-open node; the owner reads it', async () => {
-  await expectError(mamQuery(mallory, 'alice@localhost', PRIVATE_NODE), 'forbidden');
-  await expectError(mamQuery(bob, 'alice@localhost', PRIVATE_NODE), 'forbidden');
+  await expectError(mamQuery(mallory, 'alice@localhost', PRIVATE_NODE), 'item-not-found');
+  await expectError(mamQuery(bob, 'alice@localhost', PRIVATE_NODE), 'item-not-found');
   const own = await mamQuery(alice, 'alice@localhost', PRIVATE_NODE);
   assert.deepEqual(own.entries, ['item:secret']);
   await expectError(mamQuery(bob, 'alice@localhost', 'urn:xmpp:e2e:no-such-node'), 'item-not-found');

@@ -4,6 +4,7 @@ import { startNatsServer } from '../../../test/harness/nats-server';
 import { connectBus } from './connection';
 import { decodeReply, encodeEnvelope, type RequestEnvelope } from './envelope';
 import { startWorker } from './worker';
+import { currentDeadline, DeadlineExceededError } from './deadline';
 import { requestFeatures } from './features';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
@@ -54,5 +55,38 @@ test('worker runtime: bounded concurrency, one reply per request, failures and e
   await worker.stop();
   assert.ok(decodeReply((await pending).data).ok);
   assert.equal(worker.inflight(), 0);
+  await bus.drain();
+});
+
+test('worker runtime: the handler runs under the request deadline; a deadline refusal is answered and counted as expired', async () => {
+  await using nats = await startNatsServer();
+  const bus = await connectBus({ url: nats.url, name: 'test', logger: silent });
+  const outcomes: string[] = [];
+  const seen: Array<number | undefined> = [];
+  const worker = startWorker({
+    nc: bus.nc,
+    subjects: ['d.req.*.x'],
+    queue: 'x',
+    concurrency: 2,
+    workerId: 'w1',
+    logger: silent,
+    onHandled: (o) => outcomes.push(o),
+    handle: async (req) => {
+      await new Promise((r) => setTimeout(r, 5));
+      seen.push(currentDeadline());
+      if (req.requestId === 'r2') throw new DeadlineExceededError(req.deadline, 'before COMMIT');
+      return `<iq id='${req.iqId}' type='result'/>`;
+    },
+  });
+  await bus.nc.flush();
+  const deadline = Date.now() + 10_000;
+  const ok = decodeReply((await bus.nc.request('d.req.localhost.x', encodeEnvelope(envelope(1, deadline)), { timeout: 5000 })).data);
+  const late = decodeReply((await bus.nc.request('d.req.localhost.x', encodeEnvelope(envelope(2, deadline)), { timeout: 5000 })).data);
+  assert.ok(ok.ok && ok.value.stanza);
+  assert.ok(late.ok && late.value.failure?.condition === 'internal-server-error');
+  assert.deepEqual(seen, [deadline, deadline], 'currentDeadline() inside the handler is the envelope deadline');
+  assert.equal(currentDeadline(), undefined, 'and nothing outside it');
+  assert.deepEqual(outcomes, ['replied', 'expired']);
+  await worker.stop();
   await bus.drain();
 });

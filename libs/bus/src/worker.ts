@@ -2,6 +2,7 @@ import { SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeRequest, encodeEnvelope, type RequestEnvelope } from './envelope';
 import { extractTraceContext } from './trace-context';
+import { isDeadlineExceeded, withDeadline } from './deadline';
 import type { BusLogger } from './logger';
 
 /** What a worker kind advertises for disco nesting (XEP-0355 §"Disco nesting"). */
@@ -82,12 +83,19 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
       parent,
       async (span) => {
         try {
-          const stanza = await opts.handle(req);
+          // the deadline reaches every transaction the handler opens (libs/store raw.ts)
+          const stanza = await withDeadline(req.deadline, () => opts.handle(req));
           msg.respond(encodeEnvelope({ v: 1, requestId: req.requestId, worker: workerId, stanza }));
           opts.onHandled?.('replied', (performance.now() - started) / 1000);
         } catch (err) {
           span.recordException(err as Error);
           span.setStatus({ code: SpanStatusCode.ERROR });
+          if (isDeadlineExceeded(err)) {
+            logger.warn({ requestId: req.requestId, reason: err.message }, 'request deadline passed during handling; nothing written (the ingress answered it)');
+            msg.respond(encodeEnvelope({ v: 1, requestId: req.requestId, worker: workerId, failure: { condition: 'internal-server-error', text: err.message } }));
+            opts.onHandled?.('expired', (performance.now() - started) / 1000);
+            return;
+          }
           logger.error({ err, requestId: req.requestId }, 'worker handler failed');
           msg.respond(encodeEnvelope({ v: 1, requestId: req.requestId, worker: workerId, failure: { condition: 'internal-server-error', text: (err as Error).message } }));
           opts.onHandled?.('failed', (performance.now() - started) / 1000);

@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import xml, { type Element } from '@xmpp/xml';
-import { parseXml } from '@dbroker/protocol';
-import { bareJid, createMemoryNodeLog, createMemoryRosterLookup, createRosterAccessPolicy, decideNodeRead, DEFAULT_NODE_CONFIG, type AccessPolicy, type NodeLogReader, type StoredNode, type StoredNodeEvent } from '@dbroker/pubsub';
+import { accountJid, parseXml } from '@dbroker/protocol';
+import { createMemoryNodeLog, createMemoryRosterLookup, createRosterAccessPolicy, decideNodeRead, DEFAULT_NODE_CONFIG, type AccessPolicy, type NodeLogReader, type StoredNode, type StoredNodeEvent } from '@dbroker/pubsub';
 import { createMamIqHandler, type MamArchiveDeps } from './archive';
 import { MamDeliveryError } from './errors';
 
@@ -241,13 +241,13 @@ describe('MAM on a node, in memory', () => {
     }
   });
 
-  test('access: the PEP read decision; forbidden for strangers on non-open nodes, the owner and policy-admitted read', async () => {
+  test('access: the PEP read decision; strangers on non-open nodes see no node, the owner and policy-admitted read', async () => {
     const h = harness();
-    assert.equal(errorOf(await h.handle(query('private'))), 'forbidden');
-    assert.equal(errorOf(await h.handle(xml('metadata', { xmlns: 'urn:xmpp:mam:2', node: 'private' }), { type: 'get' })), 'forbidden');
+    assert.equal(errorOf(await h.handle(query('private'))), 'item-not-found');
+    assert.equal(errorOf(await h.handle(xml('metadata', { xmlns: 'urn:xmpp:mam:2', node: 'private' }), { type: 'get' })), 'item-not-found');
     assert.equal(fin(await h.handle(query('private'), { from: `${ALICE}/desk` })).count, 4);
     // BOB is in ALICE's roster with a presence subscription: the presence node admits him
-    const admitted = harness({ policy: createRosterAccessPolicy(createMemoryRosterLookup({ [ALICE]: [{ jid: bareJid(BOB), subscription: 'both', groups: [] }] })) });
+    const admitted = harness({ policy: createRosterAccessPolicy(createMemoryRosterLookup({ [ALICE]: [{ jid: accountJid(BOB), subscription: 'both', groups: [] }] })) });
     assert.equal(fin(await admitted.handle(query('private'))).count, 4);
     assert.equal(errorOf(await h.handle(query('nope'))), 'item-not-found');
   });

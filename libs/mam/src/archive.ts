@@ -1,6 +1,6 @@
 import xml, { type Element } from '@xmpp/xml';
-import { buildErrorElement, iqReplyAttrs } from '@dbroker/protocol';
-import { bareJid, type NodeLogEntry, type NodeLogFilter, type NodeLogReader, type NodeReadDecision, type StoredNode } from '@dbroker/pubsub';
+import { accountJid, buildErrorElement, iqReplyAttrs } from '@dbroker/protocol';
+import { type NodeLogEntry, type NodeLogFilter, type NodeLogReader, type NodeReadDecision, type StoredNode } from '@dbroker/pubsub';
 import { archiveIdOf, seqOfArchiveId } from './archive-id';
 import { MamDeliveryError, MamRefusal, mamStanzaError, refuse, type MamErrorName } from './errors';
 import { buildQueryForm } from './form';
@@ -120,7 +120,8 @@ export function createMamIqHandler(deps: MamArchiveDeps): MamIqHandler {
     const stored = await deps.findNode(owner, node);
     if (!stored) throw refuse('node-not-found');
     const decision = await deps.mayRead(stored, requester);
-    if (!decision.allowed) throw refuse('forbidden', 'the node access model does not allow you to read its archive');
+    // a node the requester may not read answers exactly like a node that does not exist
+    if (!decision.allowed) throw refuse('node-not-found');
     return stored;
   }
 
@@ -142,7 +143,7 @@ export function createMamIqHandler(deps: MamArchiveDeps): MamIqHandler {
   }
 
   async function query(iq: Element, req: Extract<MamRequest, { kind: 'query' }>, ctx: MamIqContext): Promise<Element> {
-    const owner = bareJid(iq.attrs.to!);
+    const owner = accountJid(iq.attrs.to!);
     const requester = iq.attrs.from!;
     const stored = await nodeFor(owner, req.node, requester);
     const { filter, rsm } = req;
@@ -219,7 +220,7 @@ export function createMamIqHandler(deps: MamArchiveDeps): MamIqHandler {
       case 'form':
         return xml('iq', iqReplyAttrs(iq, 'result'), xml('query', { xmlns: req.ns, ...(req.node === undefined ? {} : { node: req.node }) }, buildQueryForm(req.ns)));
       case 'metadata': {
-        const stored = await nodeFor(bareJid(iq.attrs.to), req.node, iq.attrs.from);
+        const stored = await nodeFor(accountJid(iq.attrs.to), req.node, iq.attrs.from);
         const bounds = await deps.log.bounds(stored.id);
         return xml('iq', iqReplyAttrs(iq, 'result'), buildMetadata(NS_MAM_2, bounds && { first: toArchiveEntry(bounds.first), last: toArchiveEntry(bounds.last) }));
       }

@@ -12,10 +12,11 @@ export const MAM_ERROR_TABLE = Object.freeze({
   'feature-not-implemented': { type: 'cancel', condition: 'feature-not-implemented' },
   /** An after/before/after-id/before-id/ids UID not in the archive (XEP-0313 §4.1.4, §5.1.4). */
   'item-not-found': { type: 'cancel', condition: 'item-not-found' },
-  /** The node does not exist (as PEP item retrieval answers, XEP-0060 §6.5.9.11). */
+  /**
+   * The node does not exist, or the requester may not read it: both answer alike, so the archive does not
+   * reveal a node's existence (as PEP item retrieval answers, XEP-0060 §6.5.9.11).
+   */
   'node-not-found': { type: 'cancel', condition: 'item-not-found' },
-  /** The node's access model does not admit the requester (XEP-0313 §7.1 SHOULD be forbidden). */
-  forbidden: { type: 'auth', condition: 'forbidden' },
   /** Not an archive we serve (a query without `node`: the server's own MAM is not delegated to us). */
   'not-an-archive': { type: 'cancel', condition: 'service-unavailable' },
   /** Results cannot be delivered at all: the server granted no `message` privilege (XEP-0356). */

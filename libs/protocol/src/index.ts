@@ -10,7 +10,7 @@ export { DEFAULT_MAX_XML_BYTES, DEFAULT_MAX_XML_DEPTH, byteLength, parseXml, str
 export type { ParseXmlOptions, StripWhitespaceOptions } from './xml-parse';
 export { cloneElement, inheritedPrefixDeclarations, usedPrefixes } from './xml-util';
 
-export { bareJid, isBareJid, isDomainJid, isFullJid, jidToString, parseJid, sameBareJid } from './jid';
+export { accountJid, bareJid, isBareJid, isDomainJid, isFullJid, jidToString, normalizeJid, parseJid, sameBareJid } from './jid';
 export type { Jid } from './jid';
 
 export {

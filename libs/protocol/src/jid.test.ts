@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bareJid, isBareJid, isDomainJid, isFullJid, jidToString, parseJid, sameBareJid } from './jid';
+import { accountJid, bareJid, isBareJid, isDomainJid, isFullJid, jidToString, normalizeJid, parseJid, sameBareJid } from './jid';
 
 describe('parseJid (RFC 7622 §3)', () => {
   it('splits localpart, domainpart and resourcepart', () => {
@@ -103,5 +103,21 @@ describe('JID helpers', () => {
     for (const s of ['juliet@capulet.lit/balcony', 'capulet.lit', 'capulet.lit/r', 'a@b']) {
       assert.equal(jidToString(parseJid(s)!), s);
     }
+  });
+
+  it('normalizeJid folds the localpart and domainpart, keeps the resource, refuses garbage', () => {
+    assert.equal(normalizeJid('MALLORY@example.ORG/Res'), 'mallory@example.org/Res');
+    assert.equal(normalizeJid('Mallory@Example.org.'), 'mallory@example.org');
+    assert.equal(normalizeJid('ÉLODIE@Exemple.FR'), 'élodie@exemple.fr', 'non-ASCII letters fold too');
+    assert.equal(normalizeJid('ＡＢＣ@example.org'), 'ａｂｃ@example.org', 'width is not mapped (no PRECIS): documented');
+    assert.equal(normalizeJid('a b@example.org'), null);
+    assert.equal(normalizeJid(''), null);
+  });
+
+  it('accountJid is the normalised bare JID, or the empty string (no account) for garbage', () => {
+    assert.equal(accountJid('Mallory@Example.org/phone'), 'mallory@example.org');
+    assert.equal(accountJid('EXAMPLE.org'), 'example.org');
+    assert.equal(accountJid('not a jid'), '');
+    assert.equal(accountJid('@example.org'), '');
   });
 });

@@ -1,7 +1,17 @@
 /**
- * JID parsing after RFC 7622 §3, without PRECIS: the domainpart and localpart are lowercased (a simple
- * case fold), the resourcepart is kept as sent. Enough to compare addresses and refuse garbage; the
- * XMPP server has already applied full stringprep/PRECIS to anything it routes to us.
+ * The one JID module of the broker: parsing after RFC 7622 §3 and the normalised form under which every
+ * address is stored and compared (node owners, affiliations and so whitelists and outcasts,
+ * subscriptions, roster items, presence sessions, MAM access).
+ *
+ * What is normalised, without a PRECIS library:
+ * - localpart and domainpart: `String.prototype.toLowerCase()` (Unicode default case mapping: `Mallory`,
+ *   `MALLORY`, `É`, `Σ` and other cased letters of any script fold alike); a trailing dot of the
+ *   domainpart is dropped (RFC 7622 §3.2).
+ * - resourcepart: kept exactly as sent (RFC 7622 §3.4: it is case-sensitive).
+ * NOT done: Unicode normalisation form C, width mapping (fullwidth letters stay as they are), IDNA
+ * A-label/U-label conversion, the PRECIS disallowed-code-point tables beyond the checks below. The XMPP
+ * server has applied those to what it routes; what a client writes into a payload attribute (an
+ * affiliation's `jid`) is folded here and refused when it fails the checks.
  */
 export interface Jid {
   local?: string;
@@ -61,6 +71,20 @@ export function parseJid(s: string): Jid | null {
   if (local !== undefined) jid.local = local;
   if (resource !== undefined) jid.resource = resource;
   return jid;
+}
+
+/** The normalised form of `s` (see above; resource kept), or null when `s` is not a valid JID. */
+export function normalizeJid(s: string): string | null {
+  const jid = parseJid(s);
+  return jid && jidToString(jid);
+}
+
+/**
+ * The normalised bare JID of `s` as a storage and lookup key: `''` when `s` is not a valid JID, which is
+ * no account (nothing valid normalises to it). Callers that store it refuse `''` first.
+ */
+export function accountJid(s: string): string {
+  return bareJid(s) ?? '';
 }
 
 export function jidToString(jid: Jid): string {

@@ -1,5 +1,5 @@
 import type { NodeConfig } from './config';
-import { bareJid } from './jid';
+import { accountJid } from '@dbroker/protocol';
 
 /**
  * Facts about a requester that decide access to a non-owned node (XEP-0060 §4.5 access models, §4.1
@@ -75,10 +75,10 @@ const noAffiliations: AffiliationLookup = Object.freeze({ getAffiliation: async 
  */
 export function createRosterAccessPolicy(roster: RosterLookup, affiliations: AffiliationLookup = noAffiliations): AccessPolicy {
   return {
-    affiliation: (node, actorBare) => affiliations.getAffiliation(node.service, node.node, bareJid(actorBare)),
+    affiliation: (node, actorBare) => affiliations.getAffiliation(node.service, node.node, accountJid(actorBare)),
     async rosterEntry(owner, actorBare) {
-      const bare = bareJid(actorBare);
-      return (await roster.getRoster(bareJid(owner))).find((i) => i.jid === bare);
+      const bare = accountJid(actorBare);
+      return (await roster.getRoster(accountJid(owner))).find((i) => accountJid(i.jid) === bare);
     },
   };
 }
@@ -91,8 +91,8 @@ export interface MemoryRosterLookup extends RosterLookup {
 export function createMemoryRosterLookup(initial: Readonly<Record<string, ReadonlyArray<RosterItem>>> = {}): MemoryRosterLookup {
   const rosters = new Map<string, ReadonlyArray<RosterItem>>(Object.entries(initial));
   return {
-    getRoster: async (owner) => rosters.get(bareJid(owner)) ?? [],
-    set: (owner, items) => void rosters.set(bareJid(owner), items.map((i) => ({ ...i, groups: [...i.groups] }))),
+    getRoster: async (owner) => rosters.get(accountJid(owner)) ?? [],
+    set: (owner, items) => void rosters.set(accountJid(owner), items.map((i) => ({ ...i, groups: [...i.groups] }))),
   };
 }
 

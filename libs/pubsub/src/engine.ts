@@ -10,7 +10,7 @@ import {
   type SettableAffiliation,
 } from './access';
 import { buildConfig, DEFAULT_MAX_ITEMS_PER_NODE, effectiveMaxItems, unmetPrecondition, validateConfig, type NodeConfig } from './config';
-import { bareJid, isSameAccount } from './jid';
+import { accountJid, normalizeJid, sameBareJid } from '@dbroker/protocol';
 import { createLimitChecks, DEFAULT_PUBSUB_LIMITS, type OnLimit, type PubsubLimits } from './limits';
 import {
   DuplicateRequestError,
@@ -354,6 +354,11 @@ export interface PubsubEngineOptions {
   limits?: Partial<PubsubLimits> | undefined;
   /** Told of every refusal or truncation by a limit. */
   onLimit?: OnLimit | undefined;
+  /**
+   * Keep the payloads of retracted, purged and deleted items in the node's log (MAM then still serves
+   * them). Default false: those operations erase the payloads from the log (`erasePayloads`).
+   */
+  keepRetractedPayloads?: boolean | undefined;
 }
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = DEFAULT_PUBSUB_LIMITS.maxPayloadBytes;
@@ -393,6 +398,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
   const generateItemId = options.generateItemId ?? (() => crypto.randomUUID());
   const maxPayloadBytes = options.maxPayloadBytes ?? options.limits?.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const maxItemsPerNode = options.maxItemsPerNode ?? DEFAULT_MAX_ITEMS_PER_NODE;
+  /** Retract, purge and delete forget the content in the log too, unless the operator keeps it. */
+  const forgetPayloads = async (tx: PubsubTransaction, nodeId: number, itemId?: string) => {
+    if (!options.keepRetractedPayloads) await tx.erasePayloads(nodeId, itemId);
+  };
   if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1) throw new RangeError('maxPayloadBytes must be a positive integer');
   if (!Number.isInteger(maxItemsPerNode) || maxItemsPerNode < 1) throw new RangeError('maxItemsPerNode must be a positive integer');
   const limits = createLimitChecks({ ...options.limits, maxPayloadBytes }, options.onLimit);
@@ -425,19 +434,24 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     return fail('bad-request', 'request id already used for a different request');
   }
 
-  /** The read decision shared with every other read path (MAM on nodes included). */
-  async function mayRead(stored: StoredNode, actor: string): Promise<PubsubError | undefined> {
-    const decision = await decideNodeRead(stored, actor, access);
-    return decision.allowed ? undefined : fail(decision.denial);
+  /**
+   * The read decision shared with every other read path (MAM on nodes included). A node the requester may
+   * not read answers exactly like a node that does not exist (`hidden`), on every path: its existence is
+   * not revealed (the access-model conditions of XEP-0060 §6.5.9 would reveal it).
+   */
+  async function mayRead(stored: StoredNode, actor: string, policy: AccessPolicy = access): Promise<PubsubError | undefined> {
+    const decision = await decideNodeRead(stored, actor, policy);
+    return decision.allowed ? undefined : hidden();
   }
+  const hidden = () => fail('node-not-found');
 
   const toItem = (i: StoredItem): PubsubItem => ({ id: i.itemId, payload: i.payload, publisher: i.publisher, publishedAt: i.publishedAt, seq: i.publishedSeq });
 
-  const isPublisher = async (r: PubsubReader, stored: StoredNode, actor: string) => (await r.getAffiliation(stored.service, stored.node, bareJid(actor))) === 'publisher';
+  const isPublisher = async (r: PubsubReader, stored: StoredNode, actor: string) => (await r.getAffiliation(stored.service, stored.node, accountJid(actor))) === 'publisher';
 
   /** Common checks of an owner use case: a valid node name and the owner as requester. */
   function ownerCheck(owner: string, node: string, actor: string): PubsubError | undefined {
-    return checkNodeName(node) ?? (isSameAccount(actor, owner) ? undefined : fail('forbidden'));
+    return checkNodeName(node) ?? (sameBareJid(actor, owner) ? undefined : fail('forbidden'));
   }
 
   const info = (node: string, s: StoredSubscription): SubscriptionInfo => ({ node, jid: s.jid, subid: s.subid, state: s.state });
@@ -502,7 +516,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
 
   return {
     async publish(owner, node, actor, itemId, payloadXml, opts) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const invalid = checkNodeName(node) ?? (itemId === undefined ? undefined : checkItemId(itemId));
       if (invalid) return invalid;
       if (payloadXml.length === 0) return fail('payload-required');
@@ -514,7 +528,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
         if (bad) return fail(bad.error, bad.text);
       }
       // publish_model 'publishers': the owner and the `publisher` affiliates of an existing node
-      const isOwner = isSameAccount(actor, service);
+      const isOwner = sameBareJid(actor, service);
       const at = opts.at ?? now();
 
       return await write<PublishOutcome>(async (tx, retry) => {
@@ -570,7 +584,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async getItems(owner, node, actor, opts = {}) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const invalid = checkNodeName(node);
       if (invalid) return invalid;
       const { maxItems, itemIds } = opts;
@@ -595,10 +609,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async retract(owner, node, actor, itemId, opts) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const invalid = checkNodeName(node) ?? checkItemId(itemId);
       if (invalid) return invalid;
-      const isOwner = isSameAccount(actor, service);
+      const isOwner = sameBareJid(actor, service);
       const at = opts.at ?? now();
 
       return await write<RetractOutcome>(async (tx) => {
@@ -616,6 +630,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
           return ok({ service, node, itemId: id, seq: ev.seq, replayed: true, effects: [effect] });
         }
         if (!(await tx.deleteItem(stored.id, itemId))) return fail('item-not-found');
+        await forgetPayloads(tx, stored.id, itemId);
         const event = await tx.appendEvent({
           nodeId: stored.id,
           kind: 'retract',
@@ -631,7 +646,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async createNode(owner, node, actor, config = {}, opts = {}) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const invalid = validateConfig(config, maxItemsPerNode);
@@ -648,7 +663,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async getConfig(owner, node, actor) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const stored = await storage.getNode(service, node);
@@ -656,7 +671,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async configure(owner, node, actor, changes, opts = {}) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const invalid = validateConfig(changes, maxItemsPerNode);
@@ -676,7 +691,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     defaultConfig: () => buildConfig(),
 
     async deleteNode(owner, node, actor, opts) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const at = opts.at ?? now();
@@ -692,13 +707,14 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
         const subscribers = (await tx.listSubscriptions(stored.id)).map((x) => ({ jid: x.jid, subid: x.subid }));
         const event = await tx.appendEvent({ nodeId: stored.id, kind: 'delete', itemId: null, payload: null, publisher: actor, requestId: opts.requestId, at });
         await tx.markNodeDeleted(stored.id, at);
+        await forgetPayloads(tx, stored.id);
         const effect: PubsubEffect = { type: 'node-deleted', service, node, config: stored.config, seq: event.seq, redirect: opts.redirect, subscribers, at };
         return ok({ service, node, seq: event.seq, replayed: false, effects: [effect] });
       });
     },
 
     async purge(owner, node, actor, opts) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const at = opts.at ?? now();
@@ -714,13 +730,14 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
           }
         }
         await tx.purgeItems(stored.id);
+        await forgetPayloads(tx, stored.id);
         const event = await tx.appendEvent({ nodeId: stored.id, kind: 'purge', itemId: null, payload: null, publisher: actor, requestId: opts.requestId, at });
         return ok({ service, node, seq: event.seq, replayed: false, effects: [{ type: 'purged', service, node, config: stored.config, seq: event.seq, at }] });
       });
     },
 
     async getAffiliations(owner, node, actor) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const stored = await storage.getNode(service, node);
@@ -730,12 +747,12 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async setAffiliations(owner, node, actor, changes, opts = {}) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const parsed: Array<{ jid: string; affiliation: SettableAffiliation }> = [];
       for (const c of changes) {
-        const jid = bareJid(c.jid);
+        const jid = accountJid(c.jid);
         if (jid === '' || jid.length > MAX_NODE_NAME_BYTES) return fail('bad-request', 'invalid jid');
         if (jid === service) return fail('not-acceptable', 'the owner cannot change their own affiliation');
         if (!(SETTABLE_AFFILIATIONS as readonly string[]).includes(c.affiliation)) return fail('not-acceptable', `affiliation ${c.affiliation} cannot be set`);
@@ -760,7 +777,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async getSubscriptions(owner, node, actor) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
       const stored = await storage.getNode(service, node);
@@ -769,19 +786,22 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async setSubscriptions(owner, node, actor, changes, opts = {}) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const bad = ownerCheck(service, node, actor);
       if (bad) return bad;
+      const normalized: Array<{ jid: string; subscription: 'subscribed' | 'none' }> = [];
       for (const c of changes) {
-        if (c.jid === '' || c.jid.length > MAX_NODE_NAME_BYTES) return fail('bad-request', 'invalid jid');
+        const jid = normalizeJid(c.jid) ?? '';
+        if (jid === '' || jid.length > MAX_NODE_NAME_BYTES) return fail('bad-request', 'invalid jid');
         if (c.subscription !== 'subscribed' && c.subscription !== 'none') return fail('not-acceptable', `subscription state ${String(c.subscription)} cannot be set`);
+        normalized.push({ jid, subscription: c.subscription });
       }
       const at = opts.at ?? now();
       return await write<NodeOutcome>(async (tx) => {
         const stored = await tx.lockNode(service, node);
         if (!stored) return fail('node-not-found');
         const effects: PubsubEffect[] = [];
-        for (const c of changes) {
+        for (const c of normalized) {
           if (c.subscription === 'subscribed') {
             const { subscription, created } = await tx.addSubscription(stored.id, c.jid, generateSubId(), at);
             if (created) effects.push({ type: 'subscribed', service, node, config: stored.config, subscription: info(node, subscription), created, lastItem: await lastItemOf(tx, stored) });
@@ -798,11 +818,12 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       });
     },
 
-    async subscribe(owner, node, actor, jid, opts = {}) {
-      const service = bareJid(owner);
+    async subscribe(owner, node, actor, asked, opts = {}) {
+      const service = accountJid(owner);
       const invalid = checkNodeName(node);
       if (invalid) return invalid;
-      if (jid === '' || bareJid(jid) !== bareJid(actor)) return fail('invalid-jid');
+      const jid = normalizeJid(asked) ?? '';
+      if (jid === '' || !sameBareJid(jid, actor)) return fail('invalid-jid');
       const at = opts.at ?? now();
       // Decide before the transaction (the policy may need connections of its own: a transaction that
       // waits for another connection can starve a pool, or deadlock PGlite's single one), then again on
@@ -810,14 +831,14 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       const policy = memoisedPolicy();
       const seen = await storage.getNode(service, node);
       if (!seen) return fail('node-not-found');
-      const first = await decideNodeRead(seen, actor, policy);
-      if (!first.allowed) return fail(first.denial);
+      const first = await mayRead(seen, actor, policy);
+      if (first) return first;
       return await write<SubscribeOutcome>(async (tx) => {
         const stored = await tx.lockNode(service, node);
         if (!stored) return fail('node-not-found');
         const inTx: AccessPolicy = { affiliation: (n, a) => tx.getAffiliation(n.service, n.node, a), rosterEntry: policy.rosterEntry };
-        const decision = await decideNodeRead(stored, actor, inTx);
-        if (!decision.allowed) return fail(decision.denial);
+        const denied = await mayRead(stored, actor, inTx);
+        if (denied) return denied;
         const { subscription, created } = await tx.addSubscription(stored.id, jid, generateSubId(), at);
         if (created) {
           const over = limits.subscriptionsAdded(service, node, (await tx.countMembers(stored.id)).subscriptions);
@@ -829,16 +850,21 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       });
     },
 
-    async unsubscribe(owner, node, actor, jid, subid, _opts = {}) {
-      const service = bareJid(owner);
+    async unsubscribe(owner, node, actor, asked, subid, _opts = {}) {
+      const service = accountJid(owner);
       const invalid = checkNodeName(node);
       if (invalid) return invalid;
-      if (jid === '' || bareJid(jid) !== bareJid(actor)) return fail('invalid-jid');
+      const jid = normalizeJid(asked) ?? '';
+      if (jid === '' || !sameBareJid(jid, actor)) return fail('invalid-jid');
+      // decided outside the transaction (see subscribe); only needed when there is nothing to end
+      const seen = await storage.getNode(service, node);
+      const readable = seen !== undefined && (await mayRead(seen, actor)) === undefined;
       return await write<{ subscription: SubscriptionInfo; effects: PubsubEffect[] }>(async (tx) => {
         const stored = await tx.lockNode(service, node);
         if (!stored) return fail('node-not-found');
         const existing = (await tx.listSubscriptions(stored.id)).find((x) => x.jid === jid);
-        if (!existing) return fail('not-subscribed');
+        // a subscriber knows the node; anyone else who may not read it learns nothing of it
+        if (!existing) return readable ? fail('not-subscribed') : hidden();
         if (subid !== undefined && subid !== existing.subid) return fail('invalid-subid');
         await tx.removeSubscription(stored.id, jid);
         const sub = info(node, existing);
@@ -847,33 +873,48 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async subscriptionsOf(owner, actor, node) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
+      let stored: StoredNode | undefined;
       if (node !== undefined) {
         const invalid = checkNodeName(node);
         if (invalid) return invalid;
-        if (!(await storage.getNode(service, node))) return fail('node-not-found');
+        stored = await storage.getNode(service, node);
+        if (!stored) return fail('node-not-found');
       }
-      const all = await storage.listSubscriptionsOf(service, bareJid(actor));
-      return ok(all.filter((x) => node === undefined || x.node === node).map((x) => info(x.node, x)));
+      const all = await storage.listSubscriptionsOf(service, accountJid(actor));
+      const listed = all.filter((x) => node === undefined || x.node === node).map((x) => info(x.node, x));
+      // a subscriber knows the node; anyone else who may not read it learns nothing of it
+      if (stored && listed.length === 0) {
+        const denied = await mayRead(stored, actor);
+        if (denied) return denied;
+      }
+      return ok(listed);
     },
 
     async affiliationsOf(owner, actor, node) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
+      let stored: StoredNode | undefined;
       if (node !== undefined) {
         const invalid = checkNodeName(node);
         if (invalid) return invalid;
-        if (!(await storage.getNode(service, node))) return fail('node-not-found');
+        stored = await storage.getNode(service, node);
+        if (!stored) return fail('node-not-found');
       }
-      if (isSameAccount(actor, service)) {
+      if (sameBareJid(actor, service)) {
         const nodes = node === undefined ? (await storage.listNodes(service)).map((n) => n.node) : [node];
         return ok(nodes.map((n) => ({ node: n, affiliation: 'owner' as const })));
       }
-      const all = await storage.listAffiliationsOf(service, bareJid(actor));
-      return ok(all.filter((a) => node === undefined || a.node === node));
+      if (stored) {
+        const denied = await mayRead(stored, actor);
+        if (denied) return denied;
+      }
+      // outcast entries name nodes the requester may not see: never listed (an outcast reads nothing)
+      const all = await storage.listAffiliationsOf(service, accountJid(actor));
+      return ok(all.filter((a) => (node === undefined || a.node === node) && a.affiliation !== 'outcast'));
     },
 
     async readableNode(owner, node, actor) {
-      const service = bareJid(owner);
+      const service = accountJid(owner);
       const invalid = checkNodeName(node);
       if (invalid) return fail('node-not-found');
       const stored = await storage.getNode(service, node);
@@ -882,11 +923,11 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     },
 
     async nodeMembers(owner, node) {
-      return await storage.listNodeMembers(bareJid(owner), node);
+      return await storage.listNodeMembers(accountJid(owner), node);
     },
 
     async readableNodes(owner, actor) {
-      const nodes = await storage.listNodes(bareJid(owner));
+      const nodes = await storage.listNodes(accountJid(owner));
       const policy = memoisedPolicy();
       const allowed = await Promise.all(nodes.map(async (n) => (await decideNodeRead(n, actor, policy)).allowed));
       return nodes.filter((_, i) => allowed[i]);

@@ -121,7 +121,7 @@ export {
   NS_PUBSUB_PUBLISH_OPTIONS,
 } from './features';
 export { serializeStandalone } from './xml';
-export { bareJid } from './jid';
+
 export { decideNodeRead, READ_DENIALS } from './node-access';
 export type { NodeReadDecision, ReadDenial, ReadableNode } from './node-access';
 export type { PepFeatureRow } from './features';

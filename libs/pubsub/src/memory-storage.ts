@@ -1,6 +1,6 @@
 import type { SettableAffiliation } from './access';
 import type { NodeConfig } from './config';
-import { bareJid } from './jid';
+import { accountJid, normalizeJid } from '@dbroker/protocol';
 import {
   DuplicateRequestError,
   type ItemsPageQuery,
@@ -58,7 +58,9 @@ function copyState(s: State): State {
 }
 
 const cloneConfig = (c: NodeConfig): NodeConfig => ({ ...c, roster_groups_allowed: [...c.roster_groups_allowed] });
-const ofAccount = (jid: string, bare: string) => bareJid(jid) === bare;
+const ofAccount = (jid: string, bare: string) => accountJid(jid) === accountJid(bare);
+/** JIDs reach the storage normalised (the engine's job); folded again here so no caller can store another form. */
+const jidKey = (jid: string) => normalizeJid(jid) ?? jid;
 const byJid = <T extends { jid: string }>(a: T, b: T) => (a.jid < b.jid ? -1 : a.jid > b.jid ? 1 : 0);
 
 function reader(get: () => State): PubsubReader {
@@ -96,13 +98,13 @@ function reader(get: () => State): PubsubReader {
     async listAffiliationsOf(service, bare) {
       const nodes = await r.listNodes(service);
       return nodes.flatMap((n) => {
-        const a = get().affiliations.get(n.id)?.get(bare);
+        const a = get().affiliations.get(n.id)?.get(jidKey(bare));
         return a ? [{ node: n.node, affiliation: a }] : [];
       });
     },
     async getAffiliation(service, node, jid) {
       const n = get().nodes.get(nodeKey(service, node));
-      return (n && get().affiliations.get(n.id)?.get(bareJid(jid))) ?? 'none';
+      return (n && get().affiliations.get(n.id)?.get(jidKey(jid))) ?? 'none';
     },
     async getNodeItems(service, node, query) {
       const n = await r.getNode(service, node);
@@ -212,17 +214,17 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
       async appendEvent(event: NewNodeEvent) {
         nodeById(event.nodeId);
         if (event.requestId !== null && work.requests.has(event.requestId)) throw new DuplicateRequestError(event.requestId);
-        const stored: StoredNodeEvent = { ...event, seq: work.nextSeq++ };
+        const stored: StoredNodeEvent = { ...event, publisher: event.publisher === null ? null : jidKey(event.publisher), seq: work.nextSeq++ };
         work.events.push(stored);
         if (event.requestId !== null) work.requests.set(event.requestId, stored.seq);
         return { ...stored };
       },
       async publishItem(item: NewPublishedItem, keep: number) {
         if (!Number.isInteger(keep) || keep < 1) throw new RangeError('publishItem: keep must be a positive integer');
-        const { nodeId, itemId, payload, publisher, requestId, at } = item;
-        const event = await tx.appendEvent({ nodeId, kind: 'publish', itemId, payload, publisher, requestId, at });
+        const { nodeId, itemId, payload, requestId, at } = item;
+        const event = await tx.appendEvent({ nodeId, kind: 'publish', itemId, payload, publisher: item.publisher, requestId, at });
         const before = adjustUsage(nodeId, 0).bytes;
-        await tx.upsertItem({ nodeId, itemId, payload, publisher, publishedSeq: event.seq, publishedAt: at });
+        await tx.upsertItem({ nodeId, itemId, payload, publisher: event.publisher, publishedSeq: event.seq, publishedAt: at });
         const trimmed = await tx.trimItems(nodeId, keep);
         const usage = adjustUsage(nodeId, 0);
         return { event, trimmed, usage, bytesDelta: usage.bytes - before };
@@ -269,15 +271,26 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
         work.subscriptions.set(nodeId, new Map());
         work.affiliations.set(nodeId, new Map());
       },
-      async setAffiliation(nodeId, jid, affiliation) {
+      async erasePayloads(nodeId, itemId) {
+        let n = 0;
+        work.events = work.events.map((e) => {
+          if (e.nodeId !== nodeId || e.kind !== 'publish' || e.payload === null || (itemId !== undefined && e.itemId !== itemId)) return e;
+          n++;
+          return { ...e, payload: null };
+        });
+        return n;
+      },
+      async setAffiliation(nodeId, asked, affiliation) {
         nodeById(nodeId);
+        const jid = jidKey(asked);
         const m = work.affiliations.get(nodeId) ?? new Map<string, SettableAffiliation>();
         work.affiliations.set(nodeId, m);
         if (affiliation === 'none') m.delete(jid);
         else m.set(jid, affiliation);
       },
-      async addSubscription(nodeId, jid, subid, at) {
+      async addSubscription(nodeId, asked, subid, at) {
         nodeById(nodeId);
+        const jid = jidKey(asked);
         const m = work.subscriptions.get(nodeId) ?? new Map<string, StoredSubscription>();
         work.subscriptions.set(nodeId, m);
         const existing = m.get(jid);
@@ -286,8 +299,9 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
         m.set(jid, created);
         return { subscription: { ...created }, created: true };
       },
-      async removeSubscription(nodeId, jid) {
+      async removeSubscription(nodeId, asked) {
         const m = work.subscriptions.get(nodeId);
+        const jid = jidKey(asked);
         const existing = m?.get(jid);
         if (!existing) return undefined;
         m?.delete(jid);

@@ -1,6 +1,6 @@
 import { decideAccess, needsRoster, ownerOnlyAccessPolicy, type AccessPolicy, type ReadableNode } from './access';
 import type { AccessModel } from './config';
-import { bareJid, isSameAccount } from './jid';
+import { accountJid, sameBareJid } from '@dbroker/protocol';
 
 export type { ReadableNode } from './access';
 
@@ -31,8 +31,8 @@ export type NodeReadDecision =
  * and for the roster entry only on `presence` / `roster` nodes.
  */
 export async function decideNodeRead(node: ReadableNode, actor: string, policy: AccessPolicy = ownerOnlyAccessPolicy): Promise<NodeReadDecision> {
-  if (isSameAccount(actor, node.service)) return { allowed: true, by: 'owner' };
-  const actorBare = bareJid(actor);
+  if (sameBareJid(actor, node.service)) return { allowed: true, by: 'owner' };
+  const actorBare = accountJid(actor);
   const affiliation = await policy.affiliation(node, actorBare);
   const rosterEntry = needsRoster(node.config, affiliation) ? await policy.rosterEntry(node.service, actorBare) : undefined;
   const verdict = decideAccess(node.config, { affiliation, rosterEntry });

@@ -4,7 +4,7 @@ import { decideAccess, type AccessFacts, type Affiliation, type RosterItem, type
 import type { NodeConfig } from './config';
 import type { PubsubEffect, PubsubItem } from './engine';
 import { NS_DELAY, NS_PUBSUB_EVENT, NS_SHIM } from './features';
-import { bareJid } from './jid';
+import { accountJid } from '@dbroker/protocol';
 
 /**
  * Notification planning (XEP-0060 §7.1.2, §7.2.2, §8.4.2, §8.5.2, XEP-0163 §4): pure. Given an effect
@@ -62,7 +62,7 @@ const payloadElement = (payload: string) => parseXml(payload, { maxBytes: Number
 
 function itemElement(item: { id: string; payload: string | null; publisher?: string | null | undefined }, deliverPayload: boolean, withPublisher: boolean): Element {
   const attrs: Record<string, string> = { id: item.id };
-  if (withPublisher && item.publisher) attrs.publisher = bareJid(item.publisher);
+  if (withPublisher && item.publisher) attrs.publisher = accountJid(item.publisher);
   return deliverPayload && item.payload !== null ? xml('item', attrs, payloadElement(item.payload)) : xml('item', attrs);
 }
 
@@ -77,7 +77,7 @@ function message(owner: string, r: Recipient, event: Element, opts: PlanOptions,
 function factsOf(bare: string, audience: NotificationAudience, entry?: RosterItem): AccessFacts {
   return {
     affiliation: audience.affiliations?.get(bare) ?? 'none',
-    rosterEntry: entry ?? audience.roster?.find((i) => i.jid === bare),
+    rosterEntry: entry ?? audience.roster?.find((i) => accountJid(i.jid) === bare),
   };
 }
 
@@ -88,11 +88,11 @@ function factsOf(bare: string, audience: NotificationAudience, entry?: RosterIte
  */
 export function audienceRecipients(owner: string, node: string, config: NodeConfig, audience: NotificationAudience): Recipient[] {
   const out = new Map<string, Recipient>();
-  const ownerBare = bareJid(owner);
+  const ownerBare = accountJid(owner);
   for (const r of audience.ownerResources) if (!out.has(r)) out.set(r, { to: r });
   const bareSubscribed = new Set<string>();
   for (const s of audience.subscribers) {
-    const bare = bareJid(s.jid);
+    const bare = accountJid(s.jid);
     // the owner is implicitly subscribed (its resources are above)
     if (bare === ownerBare) continue;
     if (!decideAccess(config, factsOf(bare, audience)).allowed) continue;
@@ -100,7 +100,7 @@ export function audienceRecipients(owner: string, node: string, config: NodeConf
     if (bare === s.jid) bareSubscribed.add(bare);
   }
   for (const c of audience.contacts) {
-    const bare = bareJid(c.fullJid);
+    const bare = accountJid(c.fullJid);
     if (bare === ownerBare || bareSubscribed.has(bare) || out.has(c.fullJid)) continue;
     if (!c.notifyNodes.has(node)) continue;
     const entry: RosterItem = { jid: bare, subscription: c.subscription, groups: c.groups };
@@ -171,7 +171,7 @@ export function lastItemMessage(
   to: string,
   opts: PlanOptions & { subid?: string | undefined } = {},
 ): OutgoingMessage {
-  const ownerBare = bareJid(owner);
+  const ownerBare = accountJid(owner);
   const event = xml('event', { xmlns: NS_PUBSUB_EVENT }, xml('items', { node }, itemElement(item, config.deliver_payloads, opts.itemPublisher ?? false)));
   const delay = xml('delay', { xmlns: NS_DELAY, from: ownerBare, stamp: item.publishedAt.toISOString() });
   return message(ownerBare, { to, subid: opts.subid }, event, opts, [delay]);
@@ -200,8 +200,8 @@ export interface LastItemTargetsInput {
  * set, and that the contact may read. The owner's own resources qualify too (no roster entry needed).
  */
 export function lastItemTargets(input: LastItemTargetsInput): Array<{ node: string; config: NodeConfig; item: PubsubItem }> {
-  const bare = bareJid(input.contact.fullJid);
-  const isOwner = bare === bareJid(input.owner);
+  const bare = accountJid(input.contact.fullJid);
+  const isOwner = bare === accountJid(input.owner);
   const entry: RosterItem = { jid: bare, subscription: input.contact.subscription, groups: input.contact.groups };
   const out: Array<{ node: string; config: NodeConfig; item: PubsubItem }> = [];
   for (const n of input.nodes) {

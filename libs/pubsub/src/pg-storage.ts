@@ -1,4 +1,5 @@
 import { rawDbOf, type Database, type RawDb, type RawExecutor, type RawQuery } from '@dbroker/store';
+import { normalizeJid } from '@dbroker/protocol';
 import { normaliseConfig } from './config';
 import {
   DuplicateRequestError,
@@ -205,6 +206,15 @@ const SQL = {
       `where service = (select service from pubsub_nodes where id = $1 and ${LIVE})) ` +
       `update pubsub_nodes set deleted_at = $2 where id = $1`,
   },
+  // `payload is not null`: the partial index pubsub_node_events_item_payload_idx holds exactly these rows
+  erasePayloadsOfItem: {
+    name: 'dbroker_pubsub_erase_payloads_of_item',
+    text: `update pubsub_node_events set payload = null where node_id = $1 and item_id = $2 and payload is not null and kind = 'publish' returning 1`,
+  },
+  erasePayloads: {
+    name: 'dbroker_pubsub_erase_payloads',
+    text: `update pubsub_node_events set payload = null where node_id = $1 and item_id is not null and payload is not null and kind = 'publish' returning 1`,
+  },
   setAffiliation: {
     name: 'dbroker_pubsub_set_affiliation',
     text:
@@ -329,6 +339,9 @@ const NODE_ITEMS = {
   newestFirst: nodeItemsQuery('dbroker_pubsub_live_node_items_desc', '', ' order by published_seq desc limit $3'),
 };
 
+/** JIDs reach the storage normalised (the engine's job); folded again here so no caller can store another form. */
+const jidKey = (jid: string) => normalizeJid(jid) ?? jid;
+
 const run = <T>(db: RawExecutor, q: RawQuery, values: readonly unknown[]) => db.query<T>({ name: q.name, text: q.text, values });
 
 function reader(db: RawExecutor): PubsubReader {
@@ -402,7 +415,7 @@ function reader(db: RawExecutor): PubsubReader {
     },
 
     async listSubscriptionsOf(service, bare) {
-      const rows = await run<SubscriptionRow & { node: string }>(db, SQL.listSubscriptionsOf, [service, bare]);
+      const rows = await run<SubscriptionRow & { node: string }>(db, SQL.listSubscriptionsOf, [service, jidKey(bare)]);
       return rows.map((r) => ({ ...toSubscription(r), node: r.node }));
     },
 
@@ -422,11 +435,11 @@ function reader(db: RawExecutor): PubsubReader {
     },
 
     async listAffiliationsOf(service, bare) {
-      return await run<{ node: string; affiliation: Affiliation }>(db, SQL.listAffiliationsOf, [service, bare]);
+      return await run<{ node: string; affiliation: Affiliation }>(db, SQL.listAffiliationsOf, [service, jidKey(bare)]);
     },
 
     async getAffiliation(service, node, jid) {
-      const rows = await run<{ affiliation: Affiliation }>(db, SQL.getAffiliation, [service, node, jid]);
+      const rows = await run<{ affiliation: Affiliation }>(db, SQL.getAffiliation, [service, node, jidKey(jid)]);
       return rows[0]?.affiliation ?? 'none';
     },
 
@@ -463,19 +476,20 @@ function transaction(tx: RawExecutor): PubsubTransaction {
     async appendEvent(event: NewNodeEvent) {
       let rows: Array<{ seq: Int8 }>;
       try {
-        rows = await run<{ seq: Int8 }>(tx, SQL.appendEvent, [event.nodeId, event.kind, event.itemId, event.payload, event.publisher, event.requestId, event.at]);
+        rows = await run<{ seq: Int8 }>(tx, SQL.appendEvent, [event.nodeId, event.kind, event.itemId, event.payload, event.publisher === null ? null : jidKey(event.publisher), event.requestId, event.at]);
       } catch (err) {
         throw duplicateOr(err, event.requestId);
       }
       const row = rows[0];
       if (!row) throw new Error('insert returned no row');
-      const { nodeId, kind, itemId, payload, publisher, requestId, at } = event;
-      return { seq: Number(row.seq), nodeId, kind, itemId, payload, publisher, requestId, at };
+      const { nodeId, kind, itemId, payload, requestId, at } = event;
+      return { seq: Number(row.seq), nodeId, kind, itemId, payload, publisher: event.publisher === null ? null : jidKey(event.publisher), requestId, at };
     },
 
     async publishItem(item: NewPublishedItem, keep: number) {
       if (!Number.isInteger(keep) || keep < 1) throw new RangeError('publishItem: keep must be a positive integer');
-      const { nodeId, itemId, payload, publisher, requestId, at } = item;
+      const { nodeId, itemId, payload, requestId, at } = item;
+      const publisher = item.publisher === null ? null : jidKey(item.publisher);
       type Row = { seq: Int8; trimmed: string[]; usage_nodes: Int8; usage_bytes: Int8; bytes_delta: Int8 };
       let rows: Row[];
       try {
@@ -519,25 +533,30 @@ function transaction(tx: RawExecutor): PubsubTransaction {
       await run(tx, SQL.markNodeDeleted, [nodeId, at]);
     },
 
+    async erasePayloads(nodeId, itemId) {
+      const rows = itemId === undefined ? await run(tx, SQL.erasePayloads, [nodeId]) : await run(tx, SQL.erasePayloadsOfItem, [nodeId, itemId]);
+      return rows.length;
+    },
+
     async setAffiliation(nodeId, jid, affiliation, at) {
-      if (affiliation === 'none') await run(tx, SQL.removeAffiliation, [nodeId, jid]);
-      else await run(tx, SQL.setAffiliation, [nodeId, jid, affiliation, at]);
+      if (affiliation === 'none') await run(tx, SQL.removeAffiliation, [nodeId, jidKey(jid)]);
+      else await run(tx, SQL.setAffiliation, [nodeId, jidKey(jid), affiliation, at]);
     },
 
     async addSubscription(nodeId, jid, subid, at) {
-      const rows = await run<SubscriptionRow & { created: boolean }>(tx, SQL.addSubscription, [nodeId, jid, subid, at]);
+      const rows = await run<SubscriptionRow & { created: boolean }>(tx, SQL.addSubscription, [nodeId, jidKey(jid), subid, at]);
       const row = rows[0];
       if (!row) throw new Error('subscription insert returned no row');
       return { subscription: toSubscription(row), created: row.created };
     },
 
     async removeSubscription(nodeId, jid) {
-      const row = (await run<SubscriptionRow>(tx, SQL.removeSubscription, [nodeId, jid]))[0];
+      const row = (await run<SubscriptionRow>(tx, SQL.removeSubscription, [nodeId, jidKey(jid)]))[0];
       return row && toSubscription(row);
     },
 
     async removeSubscriptionsOf(nodeId, bare) {
-      const rows = await run<SubscriptionRow>(tx, SQL.removeSubscriptionsOf, [nodeId, bare]);
+      const rows = await run<SubscriptionRow>(tx, SQL.removeSubscriptionsOf, [nodeId, jidKey(bare)]);
       return rows.map(toSubscription).sort((a, b) => (a.jid < b.jid ? -1 : a.jid > b.jid ? 1 : 0));
     },
   };

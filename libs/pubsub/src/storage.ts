@@ -193,6 +193,12 @@ export interface PubsubTransaction extends PubsubReader {
    * log keeps referring to it) and the name is free for a new node.
    */
   markNodeDeleted(nodeId: number, at: Date): Promise<void>;
+  /**
+   * Removes the payload of the `publish` entries of the node's log (of `itemId` only, when given): the
+   * entries stay, without payload (retract, purge and delete forget the content, not the history).
+   * Returns how many entries lost their payload.
+   */
+  erasePayloads(nodeId: number, itemId?: string): Promise<number>;
   /** Sets an affiliation; `none` removes it. */
   setAffiliation(nodeId: number, jid: string, affiliation: SettableAffiliation, at: Date): Promise<void>;
   /** Subscribes `jid` unless it is subscribed already; returns the subscription in force. */

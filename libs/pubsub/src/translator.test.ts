@@ -269,27 +269,16 @@ describe('retrieve items (XEP-0060 §6.5)', () => {
     assert.equal(entry?.toString(), parseXml(ATOM_ENTRY).toString());
   });
 
-  test('error shapes (§6.5.9)', async () => {
+  test('error shapes (§6.5.9; access-model refusals look like a missing node)', async () => {
     const { send } = setup();
     await send(publishIq({ node: 'presence-node', itemId: 'a' }));
     await send(publishIq({ node: 'whitelist-node', itemId: 'a', options: publishOptions({ 'pubsub#access_model': 'whitelist' }) }));
     await send(publishIq({ node: 'roster-node', itemId: 'a', options: publishOptions({ 'pubsub#access_model': 'roster' }) }));
     assert.deepEqual(errorOf(await send(itemsIq("node='nonexistent'"))), { type: 'cancel', condition: 'item-not-found', app: undefined, feature: undefined, text: undefined });
-    assert.deepEqual(errorOf(await send(itemsIq("node='presence-node'", '', FRANCISCO))), {
-      type: 'auth',
-      condition: 'not-authorized',
-      app: 'presence-subscription-required',
-      feature: undefined,
-      text: undefined,
-    });
-    assert.deepEqual(
-      [errorOf(await send(itemsIq("node='roster-node'", '', FRANCISCO)))].map((e) => [e.type, e.condition, e.app]),
-      [['auth', 'not-authorized', 'not-in-roster-group']],
-    );
-    assert.deepEqual(
-      [errorOf(await send(itemsIq("node='whitelist-node'", '', FRANCISCO)))].map((e) => [e.type, e.condition, e.app]),
-      [['cancel', 'not-allowed', 'closed-node']],
-    );
+    // a node the requester may not read answers like a node that does not exist (no existence leak)
+    for (const node of ['presence-node', 'roster-node', 'whitelist-node']) {
+      assert.deepEqual(errorOf(await send(itemsIq(`node='${node}'`, '', FRANCISCO))), { type: 'cancel', condition: 'item-not-found', app: undefined, feature: undefined, text: undefined }, node);
+    }
     assert.equal(errorOf(await send(itemsIq(''))).app, 'nodeid-required');
     assert.equal(errorOf(await send(itemsIq("node='presence-node' max_items='0'"))).condition, 'bad-request');
     assert.equal(errorOf(await send(itemsIq("node='presence-node' max_items='many'"))).condition, 'bad-request');

@@ -15,7 +15,7 @@ import {
   PEP_FEATURES,
   PEP_IDENTITY,
 } from './features';
-import { bareJid } from './jid';
+import { accountJid } from '@dbroker/protocol';
 import { buildRsmPageSet, NS_RSM, parseRsmPageRequest } from './rsm';
 import { serializeStandalone } from './xml';
 
@@ -434,7 +434,7 @@ async function dispatch(iq: Element, ctx: PubsubIqContext): Promise<Element> {
   const from = iq.attrs.from;
   const to = iq.attrs.to;
   if (!from || !to) throw refuse('bad-request', 'from and to are required');
-  const owner = bareJid(to);
+  const owner = accountJid(to);
   const ownerReq = iq.getChild('pubsub', NS_PUBSUB_OWNER);
   if (ownerReq) return await ownerRequest(iq, ownerReq, ctx, owner, from);
   const pubsub = iq.getChild('pubsub', NS_PUBSUB);
@@ -496,6 +496,8 @@ export async function handlePubsubIq(iq: Element, ctx: PubsubIqContext): Promise
       ctx.logger?.debug?.({ requestId: ctx.requestId, error: err.name, text: err.text }, 'pubsub request refused');
       return errorIq(iq, err);
     }
+    // the request's deadline passed (libs/store): the worker runtime answers and counts it, not an error here
+    if (err instanceof Error && err.name === 'DeadlineExceededError') throw err;
     ctx.logger?.error({ err, requestId: ctx.requestId }, 'pubsub request failed');
     return errorIq(iq, refuse('internal'));
   }
@@ -528,7 +530,7 @@ function discoQuery(iq: Element, ns: string): { query: Element; node: string | u
   const from = iq.attrs.from;
   const to = iq.attrs.to;
   if (!from || !to) throw refuse('bad-request', 'from and to are required');
-  return { query, node: optionalNode(query), owner: bareJid(to), from };
+  return { query, node: optionalNode(query), owner: accountJid(to), from };
 }
 
 /** XEP-0060 §5.4 meta-data of a node. */

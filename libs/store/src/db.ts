@@ -35,6 +35,8 @@ export interface CreateDatabaseOptions {
   poolMax?: number | undefined;
   /** Postgres only: errors of idle pooled connections (the pool replaces them). */
   onPoolError?: ((err: Error) => void) | undefined;
+  /** Under a request deadline, transactions end this long before it (`RawDbOptions`). */
+  deadlineMarginMs?: number | undefined;
 }
 
 export const DEFAULT_POOL_MAX = 10;
@@ -46,7 +48,7 @@ export async function createDatabase(opts: CreateDatabaseOptions = {}): Promise<
     // without a listener an idle connection's error (server restart) would crash the process
     pool.on('error', (err) => opts.onPoolError?.(err));
     const db = drizzleNodePg({ client: pool, schema });
-    const raw = createNodePgRawDb(pool);
+    const raw = createNodePgRawDb(pool, { deadlineMarginMs: opts.deadlineMarginMs });
     rawDbs.set(db, raw);
     let closed: Promise<void> | undefined;
     return { db, raw, kind: 'postgres', close: () => (closed ??= pool.end()) };
@@ -54,7 +56,7 @@ export async function createDatabase(opts: CreateDatabaseOptions = {}): Promise<
   const client = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
   await client.waitReady;
   const db = drizzlePglite({ client, schema });
-  const raw = createPgliteRawDb(client);
+  const raw = createPgliteRawDb(client, { deadlineMarginMs: opts.deadlineMarginMs });
   rawDbs.set(db, raw);
   let closed: Promise<void> | undefined;
   return { db, raw, kind: 'pglite', close: () => (closed ??= client.close()) };

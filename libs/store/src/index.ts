@@ -1,6 +1,6 @@
 export { createDatabase, withSession, rawDbOf, DEFAULT_POOL_MAX } from './db';
-export { createNodePgRawDb, createPgliteRawDb } from './raw';
-export type { RawDb, RawTx, RawQuery, RawExecutor } from './raw';
+export { createNodePgRawDb, createPgliteRawDb, DEFAULT_DEADLINE_MARGIN_MS } from './raw';
+export type { RawDb, RawTx, RawQuery, RawExecutor, RawDbOptions } from './raw';
 export type { Database, DatabaseHandle, DatabaseKind, CreateDatabaseOptions, Executor, Transaction, Schema } from './db';
 export { events, grants, auditLog, privileges, AUDIT_OUTCOMES } from './schema';
 export type { EventRow, GrantRow, AuditRow, NewAuditRow, AuditOutcome, PrivilegeRow, NewPrivilegeRow } from './schema';

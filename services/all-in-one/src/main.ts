@@ -17,7 +17,8 @@ await runService({
   tracing,
   loadConfig: () => {
     const aio = loadAllInOneConfig();
-    const env = { ...process.env, MIGRATE_ON_START: 'false' };
+    // one process, one database: the embedded default is meant here (a lone worker must ask for it)
+    const env = { ...process.env, MIGRATE_ON_START: 'false', EMBEDDED_DATABASE: 'true' };
     return { ...loadIngressConfig(env), aio, pep: loadPepConfig(env), mam: loadMamConfig(env), projector: loadProjectorConfig(env), natsUrlSet: !!process.env.NATS_URL };
   },
   start: async (config, ctx) => {
@@ -29,6 +30,7 @@ await runService({
       url: config.pep.DATABASE_URL,
       dataDir: config.pep.DATABASE_URL ? undefined : (config.pep.PGLITE_DATA_DIR ?? join(config.aio.dataDir, 'pglite')),
       poolMax: config.pep.DATABASE_POOL_MAX,
+      deadlineMarginMs: config.pep.DATABASE_DEADLINE_MARGIN_MS,
     });
     if (database.kind === 'pglite') logger.info({ dataDir: join(config.aio.dataDir, 'pglite') }, 'embedded PGlite database (set DATABASE_URL to use Postgres)');
     await runMigrations(database.db, { migrationsDir: MIGRATIONS_DIR, logger });

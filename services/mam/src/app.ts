@@ -35,7 +35,7 @@ export const MAM_ROUTES: ReadonlyArray<{ route: string; ns: MamNamespace }> = [
 export async function startMamWorker(config: MamConfig, deps: MamDeps) {
   const { logger } = deps;
   const ownDb = !deps.database;
-  const database = deps.database ?? (await createDatabase({ url: config.DATABASE_URL, dataDir: config.PGLITE_DATA_DIR, poolMax: config.DATABASE_POOL_MAX }));
+  const database = deps.database ?? (await createDatabase({ url: config.DATABASE_URL, dataDir: config.PGLITE_DATA_DIR, poolMax: config.DATABASE_POOL_MAX, deadlineMarginMs: config.DATABASE_DEADLINE_MARGIN_MS }));
   if (config.MIGRATE_ON_START) await runMigrations(database.db, { migrationsDir: MIGRATIONS_DIR, logger });
   const ownBus = !deps.bus;
   const bus = deps.bus ?? (await connectBus({ url: config.NATS_URL, name: config.WORKER_ID, logger, auth: config, kind: 'mam' }));

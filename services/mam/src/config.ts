@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { commonEnv, databaseUrl, int, natsUrl, parseEnv } from '@dbroker/config';
+import { commonEnv, databaseChoice, databaseChosen, databaseEnv, int, natsUrl, parseEnv } from '@dbroker/config';
 
 /** Hard upper bound of a page: every result is one awaited message on the component link. */
 export const MAM_PAGE_LIMIT = 1000;
@@ -10,9 +10,8 @@ export const MamEnvSchema = z
     ...commonEnv,
     HTTP_PORT: int(9467, 0, 65535),
     NATS_URL: natsUrl.default('nats://127.0.0.1:4222'),
-    /** Postgres; unset = embedded PGlite (PGLITE_DATA_DIR, in memory when that is unset too). */
-    DATABASE_URL: databaseUrl.optional(),
-    PGLITE_DATA_DIR: z.string().optional(),
+    /** Postgres; without it the service refuses to start unless PGLITE_DATA_DIR or EMBEDDED_DATABASE=true asks for PGlite. */
+    ...databaseEnv,
     /** Requests one replica handles at once. */
     WORKER_CONCURRENCY: int(32, 1, 4096),
     /** Identity written to the audit log; defaults to host and pid. */
@@ -44,7 +43,8 @@ export const MamEnvSchema = z
     /** Run migrations at start-up (under an advisory lock). */
     MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   })
-  .refine((c) => c.MAM_DEFAULT_PAGE <= c.MAM_MAX_PAGE, { message: 'must not exceed MAM_MAX_PAGE', path: ['MAM_DEFAULT_PAGE'] });
+  .refine((c) => c.MAM_DEFAULT_PAGE <= c.MAM_MAX_PAGE, { message: 'must not exceed MAM_MAX_PAGE', path: ['MAM_DEFAULT_PAGE'] })
+  .refine(databaseChosen, databaseChoice);
 
 export type MamConfig = z.infer<typeof MamEnvSchema>;
 

@@ -91,16 +91,16 @@ describe('MAM handler on Postgres', () => {
     assert.equal(fin.getChild('set')?.getChildText('last'), String(ids.at(-1)));
   });
 
-  test('the same read decision as PEP: a stranger is refused on a presence node (PEP: not-authorized, MAM: forbidden)', async () => {
+  test('the same read decision as PEP: a stranger on a presence node sees no node (item-not-found on both)', async () => {
     sent.length = 0;
     const reply = parseXml(await request(mamQuery('urn:xmpp:private-thoughts')));
     assert.equal(reply.attrs.type, 'error');
-    assert.ok(reply.getChild('error')?.getChild('forbidden', 'urn:ietf:params:xml:ns:xmpp-stanzas'));
+    assert.ok(reply.getChild('error')?.getChild('item-not-found', 'urn:ietf:params:xml:ns:xmpp-stanzas'));
     assert.equal(sent.length, 0);
     const own = parseXml(await request(mamQuery('urn:xmpp:private-thoughts', '', `${OWNER}/balcony`)));
     assert.equal(own.attrs.type, 'result');
     const read = await createPep(handle.db)(`<iq xmlns='jabber:client' type='get' id='g' from='${ROMEO}' to='${OWNER}'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:private-thoughts'/></pubsub></iq>`);
-    assert.match(read, /presence-subscription-required/);
+    assert.match(read, /<error type="cancel"><item-not-found /);
   });
 
   test('outbound refusals become the query error; nothing is sent after a failure', async () => {

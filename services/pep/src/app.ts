@@ -1,5 +1,5 @@
 import type { Tracer } from '@opentelemetry/api';
-import { connectBus, featuresSubject, requestSubjectAnyDomain, startWorker, type Bus } from '@dbroker/bus';
+import { connectBus, featuresSubject, requestSubjectAnyDomain, startWorker, withoutDeadline, type Bus } from '@dbroker/bus';
 import { MIGRATIONS_DIR, createDatabase, runMigrations, type DatabaseHandle } from '@dbroker/store';
 import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
 import { createPgPubsubStorage, createPubsubEngine, PEP_FEATURES, PEP_IDENTITIES } from '@dbroker/pubsub';
@@ -27,7 +27,7 @@ const PEP_FEATURE_ROUTES = ['pubsub', 'pubsub-owner'] as const;
 export async function startPepWorker(config: PepConfig, deps: PepDeps) {
   const { logger } = deps;
   const ownDb = !deps.database;
-  const database = deps.database ?? (await createDatabase({ url: config.DATABASE_URL, dataDir: config.PGLITE_DATA_DIR, poolMax: config.DATABASE_POOL_MAX }));
+  const database = deps.database ?? (await createDatabase({ url: config.DATABASE_URL, dataDir: config.PGLITE_DATA_DIR, poolMax: config.DATABASE_POOL_MAX, deadlineMarginMs: config.DATABASE_DEADLINE_MARGIN_MS }));
   if (config.MIGRATE_ON_START) await runMigrations(database.db, { migrationsDir: MIGRATIONS_DIR, logger });
   const ownBus = !deps.bus;
   const bus = deps.bus ?? (await connectBus({ url: config.NATS_URL, name: config.WORKER_ID, logger, auth: config, kind: 'pep' }));
@@ -49,6 +49,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     roster: rosterLookup(userState.roster),
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
     maxItemsPerNode: config.MAX_ITEMS_PER_NODE,
+    keepRetractedPayloads: config.MAM_KEEP_RETRACTED_PAYLOADS,
     limits: pubsubLimitsOf(config),
     onLimit: (hit) => {
       limitHits.inc({ limit: hit.limit });
@@ -88,7 +89,8 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     engine,
     logger,
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
-    onEffects: (req, effects) => notifier.onEffects(req.server ?? "", req.requestId, effects),
+    // the fan-out outlives the request: it runs outside the request's deadline
+    onEffects: (req, effects) => withoutDeadline(() => notifier.onEffects(req.server ?? "", req.requestId, effects)),
   });
   const worker = startWorker({
     nc: bus.nc,

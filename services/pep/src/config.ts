@@ -1,15 +1,14 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { commonEnv, databaseUrl, int, natsUrl, parseEnv } from '@dbroker/config';
+import { commonEnv, databaseChoice, databaseChosen, databaseEnv, int, natsUrl, parseEnv } from '@dbroker/config';
 import type { PubsubLimits } from '@dbroker/pubsub';
 
 export const PepEnvSchema = z.object({
   ...commonEnv,
   HTTP_PORT: int(9465, 0, 65535),
   NATS_URL: natsUrl.default('nats://127.0.0.1:4222'),
-  /** Postgres; unset = embedded PGlite (PGLITE_DATA_DIR, in memory when that is unset too). */
-  DATABASE_URL: databaseUrl.optional(),
-  PGLITE_DATA_DIR: z.string().optional(),
+  /** Postgres; without it the service refuses to start unless PGLITE_DATA_DIR or EMBEDDED_DATABASE=true asks for PGlite. */
+  ...databaseEnv,
   /** Requests one replica handles at once. */
   WORKER_CONCURRENCY: int(32, 1, 4096),
   /** Identity written to the audit log; defaults to host and pid. */
@@ -48,9 +47,14 @@ export const PepEnvSchema = z.object({
   NOTIFY_CONCURRENCY: int(64, 1, 4096),
   /** Notification work waiting for NOTIFY_CONCURRENCY per replica; beyond it new work is dropped and counted. */
   NOTIFY_QUEUE_MAX: int(10_000, 0, 1_000_000),
+  /**
+   * `true` keeps the payloads of retracted, purged and deleted items in the nodes' MAM archive. Default:
+   * they are erased (the retraction stays in the history; the earlier publish entry loses its payload).
+   */
+  MAM_KEEP_RETRACTED_PAYLOADS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** Run migrations at start-up (under an advisory lock). */
   MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
-});
+}).refine(databaseChosen, databaseChoice);
 
 export type PepConfig = z.infer<typeof PepEnvSchema>;
 

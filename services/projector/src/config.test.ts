@@ -5,8 +5,9 @@ import { DEFAULT_EVENTS_PREFIX, DEFAULT_EVENTS_STREAM } from '@dbroker/bus';
 import { loadProjectorConfig, loadRebuildConfig } from './config';
 import { parseRebuildArgs } from './rebuild-args';
 
-test('defaults: local NATS, PGlite, the shared stream names, durable "projector", batch 100', () => {
-  const c = loadProjectorConfig({});
+test('defaults: local NATS, PGlite when asked for, the shared stream names, durable "projector", batch 100', () => {
+  assert.throws(() => loadProjectorConfig({}), (e: unknown) => e instanceof ConfigError && /DATABASE_URL: is not set/.test(e.message), 'no silent in-memory database');
+  const c = loadProjectorConfig({ EMBEDDED_DATABASE: 'true' });
   assert.equal(c.NATS_URL, 'nats://127.0.0.1:4222');
   assert.equal(c.DATABASE_URL, undefined);
   assert.equal(c.EVENTS_STREAM, DEFAULT_EVENTS_STREAM);
@@ -27,7 +28,7 @@ test('values are parsed and bounded; every bad variable is named in one error', 
     (e: unknown) =>
       e instanceof ConfigError && ['PROJECTOR_BATCH', 'PROJECTOR_DURABLE', 'DATABASE_URL', 'NATS_URL'].every((k) => e.message.includes(k)),
   );
-  assert.throws(() => loadProjectorConfig({ PROJECTOR_BATCH: '1001' }), ConfigError);
+  assert.throws(() => loadProjectorConfig({ EMBEDDED_DATABASE: 'true', PROJECTOR_BATCH: '1001' }), ConfigError);
 });
 
 test('db:rebuild needs a database to rebuild', () => {

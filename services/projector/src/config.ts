@@ -1,13 +1,12 @@
 import { z } from 'zod';
-import { commonEnv, databaseUrl, int, natsUrl, parseEnv } from '@dbroker/config';
+import { commonEnv, databaseChoice, databaseChosen, databaseEnv, databaseUrl, int, natsUrl, parseEnv } from '@dbroker/config';
 
 export const ProjectorEnvSchema = z.object({
   ...commonEnv,
   HTTP_PORT: int(9466, 0, 65535),
   NATS_URL: natsUrl.default('nats://127.0.0.1:4222'),
-  /** Postgres; unset = embedded PGlite (PGLITE_DATA_DIR, in memory when that is unset too). */
-  DATABASE_URL: databaseUrl.optional(),
-  PGLITE_DATA_DIR: z.string().optional(),
+  /** Postgres; without it the service refuses to start unless PGLITE_DATA_DIR or EMBEDDED_DATABASE=true asks for PGlite. */
+  ...databaseEnv,
   DATABASE_POOL_MAX: int(4, 1, 500),
   /** Run migrations at start-up (under an advisory lock). */
   MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
@@ -19,7 +18,7 @@ export const ProjectorEnvSchema = z.object({
   PROJECTOR_RETRY_DELAY_MS: int(2_000, 10, 600_000),
   /** JetStream redelivers a message not acknowledged within this time (consumer ack_wait, set on creation). */
   PROJECTOR_ACK_WAIT_MS: int(30_000, 1_000, 3_600_000),
-});
+}).refine(databaseChosen, databaseChoice);
 
 export type ProjectorConfig = z.infer<typeof ProjectorEnvSchema>;
 

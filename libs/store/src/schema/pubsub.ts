@@ -52,6 +52,8 @@ export const pubsubNodeEvents = pgTable(
     // MAM time filters (`start`/`end`) and their counts: an index-only range per node (XEP-0313 §4.1.2)
     index('pubsub_node_events_node_at_idx').on(t.nodeId, t.at, t.seq),
     uniqueIndex('pubsub_node_events_request_id_key').on(t.requestId).where(sql`${t.requestId} is not null`),
+    // retract / purge / delete erase the payloads of an item's (a node's) publish entries: found here
+    index('pubsub_node_events_item_payload_idx').on(t.nodeId, t.itemId).where(sql`${t.payload} is not null`),
   ],
 );
 
