@@ -245,9 +245,9 @@ for (const backend of BACKENDS) {
       assert.deepEqual(value(await engine.getItems(a.bare, 'n', a.full, { page: { max: 2 } })).items.map((i) => i.id), ['a', 'b']);
       assert.deepEqual(value(await engine.getItems(a.bare, 'n', a.full, { page: { max: 0 } })), { ...first, items: [] });
       assert.equal(hits.length, hitCount);
-      // unknown cursor: item-not-found (but a node the requester may not read stays invisible)
+      // unknown cursor: item-not-found (but a node the requester may not read stays invisible, as a missing one)
       assert.equal(errorOf(await engine.getItems(a.bare, 'n', a.full, { page: { after: 'nope' } })), 'item-not-found');
-      assert.equal(errorOf(await engine.getItems(a.bare, 'n', 'stranger@example.net/x', { page: { after: 'nope' } })), 'presence-subscription-required');
+      assert.equal(errorOf(await engine.getItems(a.bare, 'n', 'stranger@example.net/x', { page: { after: 'nope' } })), 'node-not-found');
       // max_items above the page limit: the newest N
       assert.deepEqual(value(await engine.getItems(a.bare, 'n', a.full, { maxItems: 50 })).items.map((i) => i.id), ['g', 'f', 'e']);
       // a node that fits in one page is one page
