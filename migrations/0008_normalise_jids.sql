@@ -51,14 +51,6 @@ UPDATE pubsub_node_events SET publisher = dbroker_fold_jid(publisher) WHERE publ
 DELETE FROM roster_cache WHERE owner <> dbroker_fold_jid(owner);--> statement-breakpoint
 DELETE FROM presence_sessions WHERE full_jid <> dbroker_fold_jid(full_jid) OR bare_jid <> dbroker_fold_jid(bare_jid);--> statement-breakpoint
 DROP FUNCTION dbroker_fold_jid(text);--> statement-breakpoint
--- owner usage (0006) follows the folded services and the nodes made tombstones above: counted again
-DELETE FROM pubsub_owner_usage;--> statement-breakpoint
-INSERT INTO "pubsub_owner_usage" ("service", "nodes", "bytes")
-SELECT n."service", count(*), coalesce(sum(i."bytes"), 0)
-FROM "pubsub_nodes" n
-LEFT JOIN (SELECT "node_id", sum(octet_length("payload")) AS "bytes" FROM "pubsub_items" GROUP BY "node_id") i ON i."node_id" = n."id"
-WHERE n."deleted_at" IS NULL
-GROUP BY n."service";--> statement-breakpoint
 -- Retract, purge and node delete erase the payloads of the node log's publish entries (MAM serves the
 -- log): this finds an item's entries that still carry one without walking the node's whole log.
 CREATE INDEX "pubsub_node_events_item_payload_idx" ON "pubsub_node_events" USING btree ("node_id","item_id") WHERE "pubsub_node_events"."payload" is not null;

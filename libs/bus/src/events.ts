@@ -15,6 +15,8 @@ const base = {
   /** Component JID (XMPP_DOMAIN). */
   component: z.string().min(1),
   traceId: z.string().regex(/^[0-9a-f]{32}$/).optional(),
+  /** Paths of the fields cut to their maximum length at emit (see event-caps.ts); absent when none was. */
+  truncated: z.array(z.string()).optional(),
 };
 
 export const GrantSchema = z.object({
@@ -155,7 +157,7 @@ export const AuditEventSchema = z.discriminatedUnion('type', [
 export type AuditEvent = z.infer<typeof AuditEventSchema>;
 export type AuditEventType = AuditEvent['type'];
 /** An event before the envelope fields every event shares are filled in. */
-export type AuditEventInput = AuditEvent extends infer E ? (E extends AuditEvent ? Omit<E, 'id' | 'at' | 'server' | 'component'> : never) : never;
+export type AuditEventInput = AuditEvent extends infer E ? (E extends AuditEvent ? Omit<E, 'id' | 'at' | 'server' | 'component' | 'truncated'> : never) : never;
 
 export const DEFAULT_EVENTS_STREAM = 'DBROKER_EVENTS';
 export const DEFAULT_EVENTS_PREFIX = 'dbroker.events';

@@ -1,7 +1,9 @@
 export { AuditEventSchema, GrantSchema, PrivilegePermissionsSchema, DEFAULT_EVENTS_STREAM, DEFAULT_EVENTS_PREFIX, eventSubject } from './events';
 export type { AuditEvent, AuditEventType, AuditEventInput, Grant, PrivilegePermissions } from './events';
-export { ensureEventsStream } from './events-stream';
-export { createEventPublisher } from './event-publisher';
+export { ensureEventsStream, streamLimitsConfig, DEFAULT_EVENTS_STREAM_LIMITS } from './events-stream';
+export type { EventsStreamLimits, EnsureStreamOutcome } from './events-stream';
+export { createEventPublisher, DEFAULT_AUDIT_BUFFER_EVENTS, DEFAULT_AUDIT_BUFFER_BYTES } from './event-publisher';
+export { capAuditFields, truncateText, TRUNCATION_MARK, AUDIT_FIELD_MAX_CHARS, AUDIT_DEFAULT_FIELD_CHARS, AUDIT_MAX_ARRAY_ITEMS } from './event-caps';
 export type { EventPublisher, EventPublisherOptions } from './event-publisher';
 export {
   RequestEnvelopeSchema,

@@ -90,3 +90,56 @@ test('worker runtime: the handler runs under the request deadline; a deadline re
   await worker.stop();
   await bus.drain();
 });
+
+test('worker runtime: the queue of waiting requests is bounded in count and bytes; beyond it requests get resource-constraint at once', async () => {
+  await using nats = await startNatsServer();
+  const bus = await connectBus({ url: nats.url, name: 'test-queue', logger: silent });
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const outcomes: string[] = [];
+  const big = (i: number): RequestEnvelope => ({ ...envelope(i), stanza: `<iq id='i${i}'>${'x'.repeat(3000)}</iq>` });
+  const worker = startWorker({
+    nc: bus.nc,
+    subjects: ['q.req.*.x'],
+    queue: 'x',
+    concurrency: 1,
+    maxQueued: 3,
+    maxQueuedBytes: 8000,
+    workerId: 'w1',
+    logger: silent,
+    onHandled: (o) => outcomes.push(o),
+    handle: async (req) => {
+      await gate;
+      return `<iq id='${req.iqId}' type='result'/>`;
+    },
+  });
+  await bus.nc.flush();
+  // 1 in hand, then small ones: 3 wait, the 5th and 6th are refused by count
+  const small = [0, 1, 2, 3, 4, 5].map((i) => bus.nc.request('q.req.localhost.x', encodeEnvelope(envelope(i)), { timeout: 5000 }));
+  await new Promise((r) => setTimeout(r, 100));
+  release();
+  const replies = (await Promise.all(small)).map((m) => decodeReply(m.data));
+  assert.deepEqual(
+    replies.map((d) => (d.ok ? (d.value.failure?.condition ?? 'result') : 'bad')),
+    ['result', 'result', 'result', 'result', 'resource-constraint', 'resource-constraint'],
+  );
+  assert.ok(replies.every((d, i) => d.ok && d.value.requestId === `r${i}`));
+  assert.equal(outcomes.filter((o) => o === 'overloaded').length, 2);
+  await worker.stop();
+
+  // by bytes: ~3.2 KB envelopes, 8000 bytes of waiting room = 2 of them
+  let open!: () => void;
+  const gate2 = new Promise<void>((r) => (open = r));
+  const w2 = startWorker({ nc: bus.nc, subjects: ['b.req.*.x'], queue: 'x', concurrency: 1, maxQueued: 100, maxQueuedBytes: 8000, workerId: 'w2', logger: silent, handle: async (req) => (await gate2, `<iq id='${req.iqId}' type='result'/>`) });
+  await bus.nc.flush();
+  const sent = [0, 1, 2, 3, 4].map((i) => bus.nc.request('b.req.localhost.x', encodeEnvelope(big(i)), { timeout: 5000 }));
+  await new Promise((r) => setTimeout(r, 100));
+  open();
+  const conds = (await Promise.all(sent)).map((m) => {
+    const d = decodeReply(m.data);
+    return d.ok ? (d.value.failure?.condition ?? 'result') : 'bad';
+  });
+  assert.deepEqual(conds, ['result', 'result', 'result', 'resource-constraint', 'resource-constraint']);
+  await w2.stop();
+  await bus.drain();
+});

@@ -28,9 +28,16 @@ export interface WorkerOptions {
   handle: WorkerHandler;
   logger: BusLogger;
   tracer?: Tracer;
+  /** Requests waiting for a free slot, at most (default 1024); beyond it a request is refused at once. */
+  maxQueued?: number;
+  /** The same bound in bytes of the waiting envelopes (default 32 MiB). */
+  maxQueuedBytes?: number;
   /** Called once per handled request, for metrics. */
-  onHandled?: (outcome: 'replied' | 'failed' | 'expired' | 'invalid', seconds: number) => void;
+  onHandled?: (outcome: 'replied' | 'failed' | 'expired' | 'invalid' | 'overloaded', seconds: number) => void;
 }
+
+export const DEFAULT_WORKER_QUEUE_MAX = 1024;
+export const DEFAULT_WORKER_QUEUE_BYTES = 32 * 1024 * 1024;
 
 export interface WorkerHandle {
   inflight(): number;
@@ -42,23 +49,54 @@ export interface WorkerHandle {
  * Serves delegated requests from a NATS queue group with bounded concurrency. Each request is answered
  * exactly once: the handler's reply stanza, or a `failure` envelope (the ingress turns it into a stanza
  * error). Requests whose deadline has passed are dropped: the ingress has already answered them.
+ * Requests beyond `concurrency` wait in a queue bounded in count and bytes (the client library's own
+ * buffer is not used: messages are taken as they arrive); beyond it a request is answered at once with
+ * `resource-constraint`.
  */
 export function startWorker(opts: WorkerOptions): WorkerHandle {
   const { nc, queue, concurrency, workerId, logger } = opts;
   const tracer = opts.tracer ?? trace.getTracer('@dbroker/bus');
+  const maxQueued = opts.maxQueued ?? DEFAULT_WORKER_QUEUE_MAX;
+  const maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULT_WORKER_QUEUE_BYTES;
   let active = 0;
-  const waiters: Array<() => void> = [];
+  const waiting: Msg[] = [];
+  let waitingBytes = 0;
+  let refusedSinceLog = 0;
+  let lastRefusedLog = 0;
   const idle: Array<() => void> = [];
   const subs: Subscription[] = [];
 
-  const acquire = async () => {
-    while (active >= concurrency) await new Promise<void>((r) => waiters.push(r));
+  const start = (msg: Msg) => {
     active++;
+    void handleOne(msg)
+      .catch((err: unknown) => logger.error({ err, subject: msg.subject }, 'worker request failed outside its handler'))
+      .finally(release);
   };
   const release = () => {
     active--;
-    waiters.shift()?.();
-    if (active === 0) idle.splice(0).forEach((r) => r());
+    const next = waiting.shift();
+    if (next) {
+      waitingBytes -= next.data.length;
+      start(next);
+    } else if (active === 0) idle.splice(0).forEach((r) => r());
+  };
+  const refuse = (msg: Msg) => {
+    const decoded = decodeRequest(msg.data);
+    if (msg.reply) msg.respond(encodeEnvelope({ v: 1, requestId: decoded.ok ? decoded.value.requestId : 'invalid', worker: workerId, failure: { condition: 'resource-constraint', text: 'worker overloaded' } }));
+    opts.onHandled?.('overloaded', 0);
+    refusedSinceLog++;
+    const t = Date.now();
+    if (t - lastRefusedLog >= 1000) {
+      logger.warn({ refused: refusedSinceLog, waiting: waiting.length, waitingBytes, maxQueued, maxQueuedBytes }, 'worker queue full: requests refused (resource-constraint)');
+      refusedSinceLog = 0;
+      lastRefusedLog = t;
+    }
+  };
+  const admit = (msg: Msg) => {
+    if (active < concurrency) return start(msg);
+    if (waiting.length >= maxQueued || waitingBytes + msg.data.length > maxQueuedBytes) return refuse(msg);
+    waiting.push(msg);
+    waitingBytes += msg.data.length;
   };
 
   const handleOne = async (msg: Msg) => {
@@ -97,7 +135,12 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
             return;
           }
           logger.error({ err, requestId: req.requestId }, 'worker handler failed');
-          msg.respond(encodeEnvelope({ v: 1, requestId: req.requestId, worker: workerId, failure: { condition: 'internal-server-error', text: (err as Error).message } }));
+          try {
+            msg.respond(encodeEnvelope({ v: 1, requestId: req.requestId, worker: workerId, failure: { condition: 'internal-server-error', text: String((err as Error)?.message ?? err) } }));
+          } catch (respondErr) {
+            // NATS closed, or the failure itself unsendable: the ingress answers at its deadline.
+            logger.error({ err: respondErr, requestId: req.requestId }, 'worker failure reply could not be sent');
+          }
           opts.onHandled?.('failed', (performance.now() - started) / 1000);
         } finally {
           span.end();
@@ -107,14 +150,19 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
   };
 
   for (const subject of opts.subjects) {
-    const sub = nc.subscribe(subject, { queue });
-    subs.push(sub);
-    void (async () => {
-      for await (const msg of sub) {
-        await acquire();
-        void handleOne(msg).finally(release);
-      }
-    })().catch((err) => logger.error({ err, subject }, 'worker subscription ended with an error'));
+    subs.push(
+      nc.subscribe(subject, {
+        queue,
+        callback: (err, msg) => {
+          if (err) return logger.error({ err, subject }, 'worker subscription error');
+          try {
+            admit(msg);
+          } catch (admitErr) {
+            logger.error({ err: admitErr, subject: msg.subject }, 'worker request could not be admitted; dropped');
+          }
+        },
+      }),
+    );
   }
   for (const subject of opts.featureSubjects ?? []) {
     const features = opts.features ?? { identities: [], features: [] };
@@ -122,7 +170,11 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
       nc.subscribe(subject, {
         queue,
         callback: (_err, msg) => {
-          msg.respond(JSON.stringify(features));
+          try {
+            msg.respond(JSON.stringify(features));
+          } catch (err) {
+            logger.warn({ err, subject }, 'features reply could not be sent');
+          }
         },
       }),
     );
@@ -133,7 +185,7 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
     inflight: () => active,
     stop: async () => {
       await Promise.allSettled(subs.map((s) => s.drain()));
-      if (active > 0) await new Promise<void>((r) => idle.push(r));
+      if (active > 0 || waiting.length > 0) await new Promise<void>((r) => idle.push(r));
       logger.info({ workerId }, 'worker stopped');
     },
   };

@@ -55,6 +55,9 @@ export const commonEnv = {
   SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'NATS subject tokens only').default('xmpp'),
   EVENTS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('DBROKER_EVENTS'),
   EVENTS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('dbroker.events'),
+  /** Events stream retention (applied by the ingress and the projector, at creation and on start): 0 = unlimited. */
+  EVENTS_STREAM_MAX_AGE_MS: int(604_800_000, 0, 315_360_000_000),
+  EVENTS_STREAM_MAX_BYTES: int(1_073_741_824, 0, Number.MAX_SAFE_INTEGER),
   /** NATS credentials and TLS (see nats.ts); every service connects to NATS. */
   ...natsEnv,
 };

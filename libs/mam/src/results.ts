@@ -1,5 +1,5 @@
 import xml, { type Element } from '@xmpp/xml';
-import { parseXml } from '@dbroker/protocol';
+import { parseXml, STORED_XML_LIMITS } from '@dbroker/protocol';
 import type { NodeEventKind } from '@dbroker/pubsub';
 import { formatDateTime } from './datetime';
 import { NS_CLIENT, NS_DELAY, NS_FORWARD, NS_PUBSUB_EVENT, type MamNamespace } from './namespaces';
@@ -28,7 +28,7 @@ export function buildEvent(node: string, entry: ArchiveEntry, deliverPayloads: b
     case 'publish': {
       const item = xml('item', entry.itemId === null ? {} : { id: entry.itemId });
       // stored payloads were size-checked when published (the limit may have been lowered since)
-      if (deliverPayloads && entry.payload !== null) item.cnode(parseXml(entry.payload, { maxBytes: Number.POSITIVE_INFINITY }));
+      if (deliverPayloads && entry.payload !== null) item.cnode(parseXml(entry.payload, STORED_XML_LIMITS));
       event.cnode(xml('items', { node }, item));
       break;
     }

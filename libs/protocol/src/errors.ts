@@ -7,7 +7,22 @@ export type ProtocolErrorCode =
   /** over the byte cap (RFC 6120 §4.9.3.14 `policy-violation`) */
   | 'too-large'
   /** nested deeper than the depth cap */
-  | 'too-deep';
+  | 'too-deep'
+  /** more elements in the tree than the element cap */
+  | 'too-many-elements'
+  /** more attributes on one element than the attribute cap */
+  | 'too-many-attributes'
+  /** an attribute value over the attribute size cap */
+  | 'attribute-too-long'
+  /** character data of one element over the text size cap */
+  | 'text-too-long'
+  /** an element or attribute name over MAX_XML_NAME_CHARS */
+  | 'name-too-long'
+  /**
+   * well-formed XML the ltx model cannot carry faithfully: an empty default namespace declaration
+   * (`xmlns=''`), an attribute named `__proto__`
+   */
+  | 'unsupported-xml';
 
 /** Thrown by the XML layer only; everything stanza-level is a `Result` failure instead. */
 export class ProtocolError extends Error {

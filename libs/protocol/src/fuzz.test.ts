@@ -184,7 +184,8 @@ function assertRequestInvariants(req: ForwardedRequest, ctx: DelegationContext, 
   assert.equal(req.inner.attrs.id, req.innerId);
   assert.equal(req.inner.attrs.type, req.innerType);
   assert.equal(req.inner.attrs.from, req.from);
-  assert.equal(req.inner.attrs.to, req.to);
+  // the workers' copy carries the normalised target; the reply echoes the spelling received (req.to)
+  assert.equal(req.inner.attrs.to, req.targetBare);
 
   // Whatever we build for an accepted request, we accept back, and it wraps cleanly.
   const result = buildInnerReply(req, 'result', req.payload);

@@ -8,6 +8,12 @@ export type { Failure, Result } from './result';
 
 export { DEFAULT_MAX_XML_BYTES, DEFAULT_MAX_XML_DEPTH, byteLength, parseXml, stripWhitespace } from './xml-parse';
 export type { ParseXmlOptions, StripWhitespaceOptions } from './xml-parse';
+export { DEFAULT_XML_LIMITS, MAX_XML_NAME_CHARS, STORED_XML_LIMITS, XML_LIMIT_CODES, isXmlLimitCode, resolveXmlLimits, utf8Length } from './xml-limits';
+export type { XmlLimitCode, XmlLimits } from './xml-limits';
+export { BoundedStreamParser } from './stream-parser';
+export type { RejectedStanza, StreamParserEvents } from './stream-parser';
+export { rejectionError, replyToRejected } from './rejected-stanza';
+export type { RejectedStanzaReply } from './rejected-stanza';
 export { cloneElement, inheritedPrefixDeclarations, usedPrefixes } from './xml-util';
 
 export { accountJid, bareJid, isBareJid, isDomainJid, isFullJid, jidToString, normalizeJid, parseJid, sameBareJid } from './jid';

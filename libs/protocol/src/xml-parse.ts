@@ -1,29 +1,17 @@
 import type { Element } from '@xmpp/xml';
 import { ProtocolError } from './errors';
 import { ElementClass, cloneElement, isElementNode, isWhitespaceText } from './xml-util';
+import { ILLEGAL_CHAR, NAME_AT, XML_NS, decodeReferences } from './xml-chars';
+import { DEFAULT_XML_LIMITS, MAX_XML_NAME_CHARS, limitError, resolveXmlLimits, utf8Length, type XmlLimits } from './xml-limits';
 
 /** Prosody's default `c2s_stanza_size_limit` (256 KiB). */
-export const DEFAULT_MAX_XML_BYTES = 262_144;
+export const DEFAULT_MAX_XML_BYTES = DEFAULT_XML_LIMITS.maxBytes;
 /** Real stanzas nest a dozen levels at most; the cap keeps recursive consumers off deep trees. */
-export const DEFAULT_MAX_XML_DEPTH = 128;
+export const DEFAULT_MAX_XML_DEPTH = DEFAULT_XML_LIMITS.maxDepth;
 
-export interface ParseXmlOptions {
-  /** Reject input over this many UTF-8 bytes. */
-  maxBytes?: number;
-  /** Reject elements nested deeper than this (the root is depth 1). */
-  maxDepth?: number;
-}
+/** Limits of `parseXml`; each missing one takes its DEFAULT_XML_LIMITS value. */
+export type ParseXmlOptions = Partial<XmlLimits>;
 
-// XML 1.0 §2.2 Char. With the `u` flag a lone surrogate is its own code point, so it matches too.
-const ILLEGAL_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
-const NAME_START =
-  ':A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D' +
-  '\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\u{10000}-\\u{EFFFF}';
-// XML 1.0 §2.3 Name, matched at a position (sticky).
-const NAME = new RegExp(`[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040]*`, 'uy');
-const REFERENCE = /&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));/y;
-const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 
 /**
  * Strict parse of exactly one XML element, in the restricted XML of RFC 6120 §11.1.
@@ -33,14 +21,16 @@ const XML_NS = 'http://www.w3.org/XML/1998/namespace';
  * ordinary ltx elements. It rejects: several roots, text outside the root, comments, processing
  * instructions (the XML declaration included), DTDs, undeclared namespace prefixes, duplicate
  * attributes, `xmlns=""` (ltx would resolve such an element to its parent's namespace), illegal
- * characters and references, input over `maxBytes` and nesting over `maxDepth`. CDATA sections become
- * text. Line ends and attribute whitespace are normalised as XML 1.0 §2.11 and §3.3.3 require.
+ * characters and references, and input over any of the limits (`XmlLimits`: bytes, depth, element
+ * count, attributes per element, attribute value and text size), checked as the input is read, before
+ * any tree is complete. CDATA sections become text. Line ends and attribute whitespace are normalised as XML 1.0 §2.11 and §3.3.3 require.
  *
  * @throws ProtocolError and nothing else.
  */
 export function parseXml(text: string, opts: ParseXmlOptions = {}): Element {
   if (typeof text !== 'string') throw new ProtocolError('malformed-xml', 'XML input is not a string');
-  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_XML_BYTES;
+  const limits = resolveXmlLimits(opts);
+  const maxBytes = limits.maxBytes;
   // UTF-8 never takes fewer bytes than UTF-16 code units, so the cheap test settles most oversize input.
   if (text.length > maxBytes || Buffer.byteLength(text, 'utf8') > maxBytes) {
     throw new ProtocolError('too-large', `XML input is ${Buffer.byteLength(text, 'utf8')} bytes, over the ${maxBytes}-byte limit`);
@@ -50,23 +40,26 @@ export function parseXml(text: string, opts: ParseXmlOptions = {}): Element {
     const cp = bad[0].codePointAt(0) ?? 0;
     throw new ProtocolError('malformed-xml', `illegal XML character U+${cp.toString(16).toUpperCase().padStart(4, '0')} at offset ${bad.index}`, { offset: bad.index });
   }
-  return new StrictParser(text, opts.maxDepth ?? DEFAULT_MAX_XML_DEPTH).parseDocument();
+  return new StrictParser(text, limits).parseDocument();
 }
 
 interface Frame {
   el: Element;
   /** prefix -> namespace in scope for this element's content */
   prefixes: ReadonlyMap<string, string>;
+  /** Character data read so far directly inside `el`, UTF-8 bytes as sent. */
+  textBytes: number;
 }
 
 const ROOT_PREFIXES: ReadonlyMap<string, string> = new Map([['xml', XML_NS]]);
 
 class StrictParser {
   private i = 0;
+  private elements = 0;
 
   constructor(
     private readonly s: string,
-    private readonly maxDepth: number,
+    private readonly limits: XmlLimits,
   ) {}
 
   parseDocument(): Element {
@@ -89,7 +82,7 @@ class StrictParser {
     let root: Element | undefined;
     for (;;) {
       const top = stack[stack.length - 1];
-      if (top) this.readText(top.el);
+      if (top) this.readText(top);
       // Here s[i] === '<' (readText stops there or fails on end of input).
       if (this.s.startsWith('</', this.i)) {
         if (!top) this.fail('end tag without a start tag');
@@ -106,36 +99,49 @@ class StrictParser {
         if (!top) this.fail('CDATA outside the root element');
         const end = this.s.indexOf(']]>', this.i + 9);
         if (end < 0) this.fail('unterminated CDATA section');
+        this.countText(top, this.i + 9, end);
         appendText(top.el, normalizeLineEnds(this.s.slice(this.i + 9, end)));
         this.i = end + 3;
         continue;
       }
       this.rejectRestricted();
       const parentPrefixes = top ? top.prefixes : ROOT_PREFIXES;
-      const { el, prefixes, selfClosing } = this.readStartTag(parentPrefixes);
-      if (stack.length + 1 > this.maxDepth) {
-        throw new ProtocolError('too-deep', `XML nesting exceeds ${this.maxDepth} levels at offset ${this.i}`, { offset: this.i });
+      if (stack.length + 1 > this.limits.maxDepth) {
+        throw limitError('too-deep', `XML nesting exceeds ${this.limits.maxDepth} levels at offset ${this.i}`, this.i);
       }
+      if (++this.elements > this.limits.maxElements) {
+        throw limitError('too-many-elements', `XML has more than ${this.limits.maxElements} elements (offset ${this.i})`, this.i);
+      }
+      const { el, prefixes, selfClosing } = this.readStartTag(parentPrefixes);
       if (top) top.el.cnode(el);
       else root = el;
       if (selfClosing) {
         if (!top) return el;
       } else {
-        stack.push({ el, prefixes });
+        stack.push({ el, prefixes, textBytes: 0 });
       }
     }
   }
 
-  /** Reads character data up to the next '<', appending it to `el`. */
-  private readText(el: Element): void {
+  /** Reads character data up to the next '<', appending it to the frame's element. */
+  private readText(frame: Frame): void {
+    const el = frame.el;
     const lt = this.s.indexOf('<', this.i);
     if (lt < 0) this.fail(`unexpected end of input inside <${el.name}>`);
     if (lt > this.i) {
+      this.countText(frame, this.i, lt);
       const raw = this.s.slice(this.i, lt);
       const close = raw.indexOf(']]>');
       if (close >= 0) this.fail("']]>' in character data", this.i + close);
       appendText(el, this.decode(normalizeLineEnds(raw), this.i));
       this.i = lt;
+    }
+  }
+
+  private countText(frame: Frame, from: number, to: number): void {
+    frame.textBytes += utf8Length(this.s, from, to);
+    if (frame.textBytes > this.limits.maxTextBytes) {
+      throw limitError('text-too-long', `text of <${frame.el.name}> exceeds ${this.limits.maxTextBytes} bytes (offset ${from})`, from);
     }
   }
 
@@ -164,6 +170,9 @@ class StrictParser {
         break;
       }
       if (!hadSpace) this.fail(`missing whitespace before an attribute in <${name}>`);
+      if (attrs.size >= this.limits.maxAttributes) {
+        throw limitError('too-many-attributes', `<${name}> has more than ${this.limits.maxAttributes} attributes (offset ${this.i})`, this.i);
+      }
       const attrName = this.readName('attribute name');
       this.skipWhitespace();
       this.expect('=');
@@ -172,6 +181,9 @@ class StrictParser {
       if (quote !== '"' && quote !== "'") this.fail(`value of attribute ${attrName} is not quoted`);
       const end = this.s.indexOf(quote, this.i + 1);
       if (end < 0) this.fail(`unterminated value of attribute ${attrName}`);
+      if (utf8Length(this.s, this.i + 1, end) > this.limits.maxAttributeBytes) {
+        throw limitError('attribute-too-long', `value of attribute ${attrName} on <${name}> exceeds ${this.limits.maxAttributeBytes} bytes`, this.i + 1);
+      }
       const raw = this.s.slice(this.i + 1, end);
       const lt = raw.indexOf('<');
       if (lt >= 0) this.fail(`'<' in the value of attribute ${attrName}`, this.i + 1 + lt);
@@ -222,10 +234,11 @@ class StrictParser {
   }
 
   private readName(what: string): string {
-    NAME.lastIndex = this.i;
-    const m = NAME.exec(this.s);
+    NAME_AT.lastIndex = this.i;
+    const m = NAME_AT.exec(this.s);
     if (!m) this.fail(this.i >= this.s.length ? `unexpected end of input, expected ${what}` : `expected ${what}`);
     const name = m[0];
+    if (name.length > MAX_XML_NAME_CHARS) throw limitError('name-too-long', `${what} longer than ${MAX_XML_NAME_CHARS} characters (offset ${this.i})`, this.i);
     const colon = name.indexOf(':');
     if (colon === 0 || colon === name.length - 1 || (colon > 0 && name.indexOf(':', colon + 1) >= 0)) {
       this.fail(`${what} ${name} is not a valid qualified name`);
@@ -245,26 +258,7 @@ class StrictParser {
 
   /** Replaces entity and character references; anything else starting with '&' is an error. */
   private decode(raw: string, at: number): string {
-    let amp = raw.indexOf('&');
-    if (amp < 0) return raw;
-    let out = '';
-    let from = 0;
-    while (amp >= 0) {
-      REFERENCE.lastIndex = amp;
-      const m = REFERENCE.exec(raw);
-      if (!m) this.fail('unescaped & or unknown entity reference', at + amp);
-      out += raw.slice(from, amp);
-      if (m[1] !== undefined) {
-        out += PREDEFINED[m[1]];
-      } else {
-        const cp = m[2] !== undefined ? Number.parseInt(m[2], 10) : Number.parseInt(m[3] ?? '', 16);
-        if (!isXmlChar(cp)) this.fail(`character reference to an illegal character (${m[0]})`, at + amp);
-        out += String.fromCodePoint(cp);
-      }
-      from = amp + m[0].length;
-      amp = raw.indexOf('&', from);
-    }
-    return out + raw.slice(from);
+    return decodeReferences(raw, (message, index) => this.fail(message, at + index));
   }
 
   private skipWhitespace(): boolean {
@@ -296,17 +290,6 @@ class StrictParser {
 function prefixOf(qname: string): string | undefined {
   const colon = qname.indexOf(':');
   return colon > 0 ? qname.slice(0, colon) : undefined;
-}
-
-function isXmlChar(cp: number): boolean {
-  return (
-    cp === 0x9 ||
-    cp === 0xa ||
-    cp === 0xd ||
-    (cp >= 0x20 && cp <= 0xd7ff) ||
-    (cp >= 0xe000 && cp <= 0xfffd) ||
-    (cp >= 0x10000 && cp <= 0x10ffff)
-  );
 }
 
 function normalizeLineEnds(s: string): string {

@@ -1,5 +1,5 @@
 import xml, { type Element } from '@xmpp/xml';
-import { parseXml } from '@dbroker/protocol';
+import { parseXml, STORED_XML_LIMITS } from '@dbroker/protocol';
 import { decideAccess, type AccessFacts, type Affiliation, type RosterItem, type RosterSubscription } from './access';
 import type { NodeConfig } from './config';
 import type { PubsubEffect, PubsubItem } from './engine';
@@ -58,7 +58,7 @@ interface Recipient {
 const newId = () => crypto.randomUUID();
 
 /** Parses a stored payload back into an element (it was size-checked when published). */
-const payloadElement = (payload: string) => parseXml(payload, { maxBytes: Number.POSITIVE_INFINITY });
+const payloadElement = (payload: string) => parseXml(payload, STORED_XML_LIMITS);
 
 function itemElement(item: { id: string; payload: string | null; publisher?: string | null | undefined }, deliverPayload: boolean, withPublisher: boolean): Element {
   const attrs: Record<string, string> = { id: item.id };

@@ -1,5 +1,5 @@
 import xml, { type Element } from '@xmpp/xml';
-import { buildErrorElement, parseXml, StanzaError, type StanzaErrorCondition, type StanzaErrorType, iqReplyAttrs } from '@dbroker/protocol';
+import { buildErrorElement, parseXml, STORED_XML_LIMITS, StanzaError, type StanzaErrorCondition, type StanzaErrorType, iqReplyAttrs } from '@dbroker/protocol';
 import { configFromFields, configToFields, type NodeConfig } from './config';
 import type { PubsubEngine, PubsubError, PubsubErrorName, SubscriptionInfo } from './engine';
 import {
@@ -212,7 +212,7 @@ async function items(iq: Element, pubsub: Element, ctx: PubsubIqContext, owner: 
   if (!result.ok) throw engineError(result);
   // stored payloads were size-checked when published (the limit may have been raised since)
   const got = result.value;
-  const children = got.items.map((i) => xml('item', { id: i.id }, parseXml(i.payload, { maxBytes: Number.POSITIVE_INFINITY })));
+  const children = got.items.map((i) => xml('item', { id: i.id }, parseXml(i.payload, STORED_XML_LIMITS)));
   // a page says where it lies when it was asked for or is not the whole node (XEP-0060 §6.5.4)
   const set = got.page && (page || got.page.firstIndex > 0 || got.items.length < got.page.count) ? buildRsmPageSet(got.items.map((i) => i.id), got.page.firstIndex, got.page.count) : undefined;
   return resultIq(iq, xml('pubsub', { xmlns: NS_PUBSUB }, xml('items', { node }, ...children), ...(set ? [set] : [])));

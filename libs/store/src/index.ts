@@ -18,3 +18,9 @@ export type { ListAuditOptions, ListGrantsOptions, ListPrivilegesOptions } from 
 export { sqlState, isPermanentDbError } from './errors';
 export { pubsubSubscriptions, pubsubAffiliations, rosterCache, presenceSessions, capsCache } from './schema';
 export type { PubsubSubscriptionRow, PubsubAffiliationRow, RosterCacheRow, PresenceSessionRow, CapsCacheRow, CachedRosterItem } from './schema';
+export { deleteInBatches } from './batched-delete';
+export type { BatchBounds, BatchedDeleteResult } from './batched-delete';
+export { deleteOldEvents, deleteOldAuditRows, sweepAuditRetention } from './retention';
+export type { AuditRetentionOptions } from './retention';
+export { startSweeper } from './sweeper';
+export type { Sweeper, SweeperOptions, SweeperLogger } from './sweeper';

@@ -9,7 +9,8 @@ import type { SendIq, UserStateLogger } from './types';
  * XEP-0115 caps → features, shared by every replica in `caps_cache` (keyed by hash function and ver).
  *
  * Unknown (hash, ver): a disco#info to the advertising full JID with node `caps.node#caps.ver`, then
- * - the answer verifies (§5.4): cached for good, for every entity advertising that (hash, ver);
+ * - the answer verifies (§5.4): cached for every entity advertising that (hash, ver), until the size bound
+ *   of the sweep (sweep.ts, CAPS_CACHE_MAX_ROWS) evicts it;
  * - it does not (mismatch, unsupported hash such as md5, ill-formed answer): its features are still used,
  *   logged as a warning, and cached only for `unverifiedTtlMs`. Policy: the disco#info answer is the
  *   entity's own word about itself, so ignoring it would leave a client with a broken caps implementation

@@ -17,3 +17,5 @@ export { NOTIFY_SUFFIX, buildAudience, notifyNodesOf } from './notify-audience';
 export type { Audience, AudienceContact, BuildAudienceInput } from './notify-audience';
 export { sendIqOverNats, rosterEntries, rosterLookup } from './over-nats';
 export type { RosterEntry } from './over-nats';
+export { sweepUserState } from './sweep';
+export type { UserStateSweepOptions, UserStateSweepResult } from './sweep';

@@ -46,7 +46,7 @@ export interface PresenceStore {
   onlineResources(bareJid: string): Promise<OnlineResource[]>;
   /** The unexpired resources of many bare JIDs, in one query. */
   onlineResourcesOf(bareJids: readonly string[]): Promise<OnlineResource[]>;
-  /** Deletes rows expired for more than `graceMs` (default 0); returns how many. Optional housekeeping. */
+  /** Deletes rows expired for more than `graceMs` (default 0) in one statement; returns how many. The workers use the batched sweep (sweep.ts) instead. */
   deleteExpired(graceMs?: number): Promise<number>;
 }
 

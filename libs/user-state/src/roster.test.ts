@@ -149,6 +149,24 @@ for (const backend of BACKENDS) {
       assert.match(String((logger.entries[0]!.obj as { reason: string }).reason), /no-permission/);
     });
 
+    test('the stale row is used for ROSTER_STALE_MAX_MS after its fetch only, then it counts as no roster', async () => {
+      let fail = false;
+      const clock = testClock();
+      const ingress = cannedIngress(() => (fail ? { v: 1, ok: false, error: 'timeout', reason: 'no answer' } : rosterIq(ITEMS_V1)));
+      const logger = captureLogger();
+      const cache = createRosterCache({ db: db.raw, sendIq: ingress.sendIq, ttlMs: TTL, staleMaxMs: 10 * TTL, timeoutMs: 2_000, worker: 'pep@test', logger, now: clock.now });
+      await cache.getRoster(OWNER);
+      fail = true;
+      clock.advance(10 * TTL);
+      assert.deepEqual(await cache.getRoster(OWNER), V1, 'at the bound: still used');
+      clock.advance(1);
+      assert.equal(await cache.getRoster(OWNER), null, 'past it: fail closed');
+      assert.match(logger.entries.at(-1)!.msg ?? '', /too old/);
+      assert.ok(await rowOf(), 'the row stays (the sweep removes it by age)');
+      fail = false;
+      assert.deepEqual(await cache.getRoster(OWNER), V1, 'a fetch that works again restores it');
+    });
+
     test('a failed fetch without any row is null (no contacts), whatever the failure', async () => {
       const failures: Array<() => ReturnType<Parameters<typeof cannedIngress>[0]>> = [
         () => ({ v: 1, ok: false, error: 'offline', reason: 'no component link' }),

@@ -44,6 +44,11 @@ export interface RosterCacheOptions {
   sendIq: SendIq;
   /** How long a fetched roster is trusted (Prosody sends no roster pushes). */
   ttlMs: number;
+  /**
+   * When a fetch fails, the stored roster is used instead only while it was fetched less than this long ago;
+   * an older one counts as no roster (fail closed). Default: unbounded (tests; the PEP worker sets it).
+   */
+  staleMaxMs?: number | undefined;
   /** `timeoutMs` of the roster-get envelope. */
   timeoutMs: number;
   /** Worker id written in the envelope. */
@@ -56,8 +61,8 @@ export interface RosterCacheOptions {
 export interface RosterCache {
   /**
    * The owner's roster: the cached row while fresh, else fetched (XEP-0356 roster get) and stored for
-   * `ttlMs`. When the fetch fails the stale row is returned (logged), else null: the caller treats null as
-   * "no contacts" (fail closed). Concurrent calls for one owner in this process share one read and fetch.
+   * `ttlMs`. When the fetch fails the stale row is returned (logged) if it is younger than `staleMaxMs`,
+   * else null: the caller treats null as "no contacts" (fail closed). Concurrent calls for one owner in this process share one read and fetch.
    * Database errors are thrown.
    */
   getRoster(owner: string): Promise<CachedRosterItem[] | null>;
@@ -71,11 +76,12 @@ export interface RosterCache {
 
 interface RosterRow {
   items: CachedRosterItem[];
+  fetched_at: Date;
   expires_at: Date;
 }
 
 const SQL = {
-  get: { name: 'dbroker_userstate_roster_get', text: 'select items, expires_at from roster_cache where owner = $1' },
+  get: { name: 'dbroker_userstate_roster_get', text: 'select items, fetched_at, expires_at from roster_cache where owner = $1' },
   // an older fetch (by send time) never replaces a newer one, whatever order they finish in
   put: {
     name: 'dbroker_userstate_roster_put',
@@ -89,6 +95,7 @@ const SQL = {
 
 export function createRosterCache(opts: RosterCacheOptions): RosterCache {
   const { db, sendIq, ttlMs, timeoutMs, worker, logger } = opts;
+  const staleMaxMs = opts.staleMaxMs ?? Infinity;
   const now = opts.now ?? (() => new Date());
   const flights = new SingleFlight<CachedRosterItem[] | null>();
 
@@ -105,8 +112,11 @@ export function createRosterCache(opts: RosterCacheOptions): RosterCache {
     const outcome = await askIq(sendIq, { v: 1, kind: 'roster-get', to: owner, worker, timeoutMs });
     const parsed = outcome.ok ? parseRosterResult(outcome.iq) : outcome;
     if (!parsed.ok) {
-      logger.warn({ owner, reason: parsed.reason, stale: row !== undefined }, row ? 'roster fetch failed: using the stale roster' : 'roster fetch failed: no roster known (no contacts)');
-      return row ? row.items : null;
+      const staleMs = row ? fetchedAt.getTime() - row.fetched_at.getTime() : undefined;
+      const usable = staleMs !== undefined && staleMs <= staleMaxMs;
+      const msg = usable ? 'roster fetch failed: using the stale roster' : row ? 'roster fetch failed: the stored roster is too old to use (no contacts)' : 'roster fetch failed: no roster known (no contacts)';
+      logger.warn({ owner, reason: parsed.reason, stale: row !== undefined, staleMs, staleMaxMs: row ? staleMaxMs : undefined }, msg);
+      return usable ? row!.items : null;
     }
     // invalidated while it ran: the answer may predate the change, give it to its callers only
     if (!flight.forgotten) {

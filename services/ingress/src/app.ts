@@ -1,7 +1,7 @@
 import type { Tracer } from '@opentelemetry/api';
 import { connectBus, createEventPublisher, encodeStateEnvelope, ensureEventsStream, iqSubject, outboundSubject, presenceSubject, requestFeatures, type Bus, type IqResponseEnvelope } from '@dbroker/bus';
 import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
-import type { IngressConfig } from './config';
+import { xmlLimitsOf, type IngressConfig } from './config';
 import { createDispatcher } from './dispatcher';
 import { createDiscoResponder } from './disco-responder';
 import { createNatsForwarder } from './forwarder';
@@ -49,7 +49,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
   const logger = deps.logger;
   const ownBus = !deps.bus;
   const bus = deps.bus ?? (await connectBus({ url: config.NATS_URL, name: `ingress ${config.XMPP_DOMAIN}`, logger, auth: config, kind: 'ingress' }));
-  await ensureEventsStream(bus.nc, config.EVENTS_STREAM, config.EVENTS_SUBJECT_PREFIX);
+  await ensureEventsStream(bus.nc, config.EVENTS_STREAM, config.EVENTS_SUBJECT_PREFIX, { maxAgeMs: config.EVENTS_STREAM_MAX_AGE_MS, maxBytes: config.EVENTS_STREAM_MAX_BYTES }, logger);
   const metrics = createIngressMetrics(deps.metrics);
   const events = createEventPublisher({
     nc: bus.nc,
@@ -57,6 +57,8 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     server: config.XMPP_SERVER,
     component: config.XMPP_DOMAIN,
     logger,
+    maxBuffered: config.AUDIT_BUFFER_MAX_EVENTS,
+    maxBufferedBytes: config.AUDIT_BUFFER_MAX_BYTES,
     onDropped: (n) => metrics.droppedEvents.inc(n),
   });
   const grants = new GrantTable();
@@ -72,7 +74,10 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     reconnectInitialMs: config.RECONNECT_INITIAL_MS,
     reconnectMaxMs: config.RECONNECT_MAX_MS,
     outboundQueueMax: config.OUTBOUND_QUEUE_MAX,
+    outboundQueueMaxBytes: config.OUTBOUND_QUEUE_MAX_BYTES,
     onDropped: (n) => metrics.droppedOutbound.inc(n),
+    xmlLimits: xmlLimitsOf(config),
+    onStreamError: (code) => metrics.rejectedStanzas.inc({ reason: `stream-${code}` }),
   });
   const send = link.send.bind(link);
   const disco = createDiscoResponder({
@@ -97,7 +102,11 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     serverDomain: config.XMPP_SERVER,
     componentDomain: config.XMPP_DOMAIN,
     subject: presSubject,
-    publish: (subject, data) => bus.nc.publish(subject, data),
+    // while NATS is away the client would buffer publishes without bound: a presence is dropped instead (counted)
+    publish: (subject, data) => {
+      if (!bus.isConnected()) throw new Error('NATS disconnected: presence not buffered');
+      bus.nc.publish(subject, data);
+    },
     privileges,
     logger,
     metrics,
@@ -141,6 +150,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     componentDomain: config.XMPP_DOMAIN,
     subjectPrefix: config.SUBJECT_PREFIX,
     maxStanzaBytes: config.MAX_STANZA_BYTES,
+    xmlLimits: xmlLimitsOf(config),
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     grants,
     forwarder,
@@ -176,6 +186,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
   const iqSub = createLinkSubscription<IqResponseEnvelope>({ nc: bus.nc, subject: iqSubj, handle: (data) => userIqs.handle(data), encode: encodeStateEnvelope, logger, what: 'worker IQ requests' });
 
   link.events.on('stanza', (el) => dispatcher.dispatch(el));
+  link.events.on('rejected', (r) => dispatcher.onRejected(r));
   link.events.on('online', () => {
     metrics.xmppOnline.set(1);
     outboundSub.subscribe();

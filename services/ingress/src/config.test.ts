@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@dbroker/config';
-import { loadIngressConfig } from './config';
+import { DEFAULT_XML_LIMITS } from '@dbroker/protocol';
+import { loadIngressConfig, xmlLimitsOf } from './config';
 
 test('defaults serve a local server; every bad value is named in one clear error', () => {
   const cfg = loadIngressConfig({});
@@ -25,4 +26,13 @@ test('the service refuses to start on bad configuration: exit code 2 and the mes
   const r = spawnSync(process.execPath, ['--import', 'tsx', main], { env: { ...process.env, REQUEST_TIMEOUT_MS: 'soon', HTTP_PORT: '0' }, encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /invalid configuration for ingress:\n\s+REQUEST_TIMEOUT_MS: .*\(got "soon"\)/);
+});
+
+test('parsing limits: documented defaults, the text limit follows MAX_STANZA_BYTES unless set', () => {
+  assert.deepEqual(xmlLimitsOf(loadIngressConfig({})), DEFAULT_XML_LIMITS);
+  const raised = xmlLimitsOf(loadIngressConfig({ MAX_STANZA_BYTES: '1048576', MAX_STANZA_DEPTH: '64', MAX_STANZA_ELEMENTS: '500', MAX_STANZA_ATTRIBUTES: '16', MAX_ATTRIBUTE_BYTES: '4096' }));
+  assert.deepEqual(raised, { maxBytes: 1_048_576, maxDepth: 64, maxElements: 500, maxAttributes: 16, maxAttributeBytes: 4096, maxTextBytes: 1_048_576 });
+  assert.equal(xmlLimitsOf(loadIngressConfig({ MAX_TEXT_BYTES: '2048' })).maxTextBytes, 2048);
+  assert.throws(() => loadIngressConfig({ MAX_STANZA_DEPTH: '2' }), /MAX_STANZA_DEPTH/);
+  assert.throws(() => loadIngressConfig({ MAX_ATTRIBUTE_BYTES: '100' }), /MAX_ATTRIBUTE_BYTES/);
 });

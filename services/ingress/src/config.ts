@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { commonEnv, ConfigError, int, natsUrl, parseEnv } from '@dbroker/config';
+import { DEFAULT_XML_LIMITS, type XmlLimits } from '@dbroker/protocol';
 
 export const IngressEnvSchema = z.object({
   ...commonEnv,
@@ -15,6 +16,13 @@ export const IngressEnvSchema = z.object({
   REQUEST_TIMEOUT_MS: int(5000, 100, 120_000),
   /** Forwarded IQs larger than this (serialized, bytes) are refused. */
   MAX_STANZA_BYTES: int(262_144, 1024, 16 * 1024 * 1024),
+  /** Parsing limits of every inbound stanza and worker reply (see XmlLimits; checked while parsing). */
+  MAX_STANZA_DEPTH: int(DEFAULT_XML_LIMITS.maxDepth, 8, 1000),
+  MAX_STANZA_ELEMENTS: int(DEFAULT_XML_LIMITS.maxElements, 16, 1_000_000),
+  MAX_STANZA_ATTRIBUTES: int(DEFAULT_XML_LIMITS.maxAttributes, 8, 10_000),
+  MAX_ATTRIBUTE_BYTES: int(DEFAULT_XML_LIMITS.maxAttributeBytes, 3072, 16 * 1024 * 1024),
+  /** Default: MAX_STANZA_BYTES (an avatar may fill a whole stanza with base64 text). */
+  MAX_TEXT_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).optional(),
   /** XEP-0199 ping to the server while idle; a missing pong for PING_TIMEOUT_MS reconnects. */
   PING_INTERVAL_MS: int(30_000, 200, 3_600_000),
   PING_TIMEOUT_MS: int(10_000, 100, 600_000),
@@ -22,6 +30,11 @@ export const IngressEnvSchema = z.object({
   RECONNECT_MAX_MS: int(30_000, 100, 600_000),
   /** Stanzas kept while the XMPP link is down; the oldest are dropped beyond it. */
   OUTBOUND_QUEUE_MAX: int(10_000, 0, 1_000_000),
+  /** The same bound in bytes (serialized stanzas). */
+  OUTBOUND_QUEUE_MAX_BYTES: int(16_777_216, 0, 1_073_741_824),
+  /** Audit events kept in memory while JetStream is unreachable, in count and bytes (the oldest are dropped beyond either, counted). */
+  AUDIT_BUFFER_MAX_EVENTS: int(100_000, 1, 10_000_000),
+  AUDIT_BUFFER_MAX_BYTES: int(67_108_864, 65_536, 1_073_741_824),
   /** How long worker disco features are cached for disco-nesting answers. */
   FEATURES_CACHE_MS: int(30_000, 0, 3_600_000),
   FEATURES_TIMEOUT_MS: int(1000, 50, 30_000),
@@ -36,6 +49,18 @@ export const IngressEnvSchema = z.object({
 });
 
 export type IngressConfig = z.infer<typeof IngressEnvSchema>;
+
+/** The XML parsing limits of the configuration. */
+export function xmlLimitsOf(cfg: IngressConfig): XmlLimits {
+  return {
+    maxBytes: cfg.MAX_STANZA_BYTES,
+    maxDepth: cfg.MAX_STANZA_DEPTH,
+    maxElements: cfg.MAX_STANZA_ELEMENTS,
+    maxAttributes: cfg.MAX_STANZA_ATTRIBUTES,
+    maxAttributeBytes: cfg.MAX_ATTRIBUTE_BYTES,
+    maxTextBytes: cfg.MAX_TEXT_BYTES ?? cfg.MAX_STANZA_BYTES,
+  };
+}
 
 export function loadIngressConfig(env: Record<string, string | undefined> = process.env): IngressConfig {
   const cfg = parseEnv(IngressEnvSchema, env, 'ingress');

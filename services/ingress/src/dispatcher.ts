@@ -9,10 +9,13 @@ import {
   parseGrantAdvertisement,
   parsePrivilegeAdvertisement,
   privilegeVersionOf,
+  rejectionError,
+  replyToRejected,
   wrapBrokenRequestError,
   delegationVersionOf,
   type DelegationVersion,
   type PrivilegeVersion,
+  type RejectedStanza,
   type StanzaErrorCondition,
 } from '@dbroker/protocol';
 import type { EventPublisher } from '@dbroker/bus';
@@ -154,17 +157,48 @@ export function createDispatcher(deps: DispatcherDeps) {
     logger.debug({ from: msg.attrs.from }, 'ignoring message');
   };
 
+  /** A stanza the stream parser refused (over a parsing limit): answered, logged, counted, audited. */
+  const onRejected = (rejected: RejectedStanza) => {
+    const s = rejected.stanza;
+    metrics.rejectedStanzas.inc({ reason: rejected.code });
+    const answer = replyToRejected(rejected, ctx);
+    if (answer.kind === 'wrapped' || answer.kind === 'iq-error') send(answer.reply);
+    // A response over the limit fails the worker request waiting for it at once instead of at its timeout.
+    else if (answer.kind === 'response') deps.onIqResponse?.(answer.asError);
+    const inner = s.getChild('delegation')?.getChild('forwarded')?.getChild('iq');
+    logger.warn(
+      { name: rejected.name, from: s.attrs.from, id: s.attrs.id, type: s.attrs.type, innerFrom: inner?.attrs.from, code: rejected.code, reason: rejected.reason, answer: answer.kind },
+      'inbound stanza over a parsing limit: skipped',
+    );
+    const condition = rejectionError(rejected).condition;
+    events.emit({
+      type: 'request.rejected',
+      reason: `${rejected.code}: ${rejected.reason}`,
+      condition,
+      ...(inner?.attrs.from ? { from: inner.attrs.from } : s.attrs.from ? { from: s.attrs.from } : {}),
+      ...(inner?.attrs.to ? { to: inner.attrs.to } : {}),
+      ...(inner?.attrs.type ? { iqType: inner.attrs.type } : {}),
+    });
+  };
+
   return {
     onBroken,
+    onRejected,
     dispatch(el: Element): void {
       try {
         if (el.name === 'iq') onIq(el);
         else if (el.name === 'message') onMessage(el);
         else if (el.name === 'presence') deps.onPresence?.(el);
       } catch (err) {
-        logger.error({ err, stanza: el.toString().slice(0, 500) }, 'stanza handling failed');
-        if (el.name === 'iq' && el.attrs.type === 'set' && delegationVersionOf(el)) onBroken(el, `internal error: ${(err as Error).message}`, 'internal-server-error');
-        else if (el.name === 'iq') sendError(el, new StanzaError('internal-server-error', { type: 'wait' }));
+        // Only attributes here: the stanza passed the parsing limits, but a handler just failed on it.
+        logger.error({ err, name: el.name, from: el.attrs.from, id: el.attrs.id, type: el.attrs.type }, 'stanza handling failed');
+        try {
+          if (el.name === 'iq' && el.attrs.type === 'set' && delegationVersionOf(el)) onBroken(el, `internal error: ${(err as Error)?.message}`, 'internal-server-error');
+          else if (el.name === 'iq') sendError(el, new StanzaError('internal-server-error', { type: 'wait' }));
+        } catch (err2) {
+          logger.error({ err: err2 }, 'answering a failed stanza failed');
+        }
+        metrics.rejectedStanzas.inc({ reason: 'handler-error' });
       }
     },
   };

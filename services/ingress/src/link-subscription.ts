@@ -36,14 +36,18 @@ export function createLinkSubscription<A extends { ok: boolean }>(opts: LinkSubs
         sub = nc.subscribe(subject, {
           callback: (err, msg) => {
             if (err) return logger.warn({ err, subject }, `${what} subscription error`);
-            void handle(msg.data).then((answer) => {
-              if (!msg.reply) return;
-              try {
-                msg.respond(encode(answer));
-              } catch (respondErr) {
-                logger.warn({ err: respondErr, subject, ok: answer.ok }, `${what}: answer could not be sent`);
-              }
-            });
+            void handle(msg.data).then(
+              (answer) => {
+                if (!msg.reply) return;
+                try {
+                  msg.respond(encode(answer));
+                } catch (respondErr) {
+                  logger.warn({ err: respondErr, subject, ok: answer.ok }, `${what}: answer could not be sent`);
+                }
+              },
+              // `handle` must not reject; if it does anyway, the requester times out instead of the process dying.
+              (handleErr: unknown) => logger.error({ err: handleErr, subject }, `${what}: handler failed`),
+            );
           },
         });
         logger.info({ subject }, `taking ${what}`);

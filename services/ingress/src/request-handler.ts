@@ -13,6 +13,7 @@ import {
   type ForwardedRequest,
   type StanzaErrorCondition,
   type StanzaErrorType,
+  type XmlLimits,
 } from '@dbroker/protocol';
 import { requestSubject, routeForNamespace, type EventPublisher, type RequestEnvelope } from '@dbroker/bus';
 import type { Forwarder } from './forwarder';
@@ -26,6 +27,8 @@ export interface RequestHandlerDeps {
   componentDomain: string;
   subjectPrefix: string;
   maxStanzaBytes: number;
+  /** Limits worker replies are parsed within (the bytes limit is maxStanzaBytes). */
+  xmlLimits?: Partial<XmlLimits>;
   requestTimeoutMs: number;
   grants: GrantTable;
   forwarder: Forwarder;
@@ -146,7 +149,7 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
                 }
                 let el: Element;
                 try {
-                  el = parseXml(reply.stanza!, { maxBytes: deps.maxStanzaBytes });
+                  el = parseXml(reply.stanza!, { ...deps.xmlLimits, maxBytes: deps.maxStanzaBytes });
                 } catch (err) {
                   return fail('internal-server-error', 'cancel', `invalid reply: ${(err as Error).message}`, reply.worker);
                 }

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { Component } from '@xmpp/component-core';
 import xml, { type Element } from '@xmpp/xml';
+import type { RejectedStanza, XmlLimits } from '@dbroker/protocol';
+import { useBoundedParser } from './stream-parsing';
 
 export interface LinkLogger {
   debug(obj: object, msg?: string): void;
@@ -21,7 +23,13 @@ export interface XmppLinkOptions {
   reconnectInitialMs: number;
   reconnectMaxMs: number;
   outboundQueueMax: number;
+  /** The same bound in bytes (serialized stanzas; default unbounded). */
+  outboundQueueMaxBytes?: number;
   onDropped?: (n: number) => void;
+  /** Limits every inbound stanza is parsed within; stanzas over them are emitted as `rejected`. */
+  xmlLimits: XmlLimits;
+  /** Inbound XML that ended the stream (the link reconnects). */
+  onStreamError?: (code: string) => void;
 }
 
 export type LinkStatus = 'offline' | 'connecting' | 'online' | 'stopped';
@@ -33,7 +41,7 @@ export class LinkOfflineError extends Error {
 }
 
 export interface XmppLink {
-  /** Emits `stanza` (Element), `online`, `offline`. */
+  /** Emits `stanza` (Element), `rejected` (RejectedStanza: over a parsing limit, skipped), `online`, `offline`. */
   readonly events: EventEmitter;
   status(): LinkStatus;
   /** Sends now, or queues while offline (bounded). */
@@ -56,6 +64,8 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
   const { logger } = opts;
   const events = new EventEmitter();
   const queue: Element[] = [];
+  const queueSizes: number[] = [];
+  let queuedBytes = 0;
   let entity: Component | null = null;
   let status: LinkStatus = 'offline';
   let attempt = 0;
@@ -93,7 +103,10 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
 
   const flushQueue = (c: Component) => {
     if (queue.length) logger.info({ count: queue.length }, 'flushing outbound queue');
-    while (queue.length && status === 'online') write(c, queue.shift()!);
+    while (queue.length && status === 'online') {
+      queuedBytes -= queueSizes.shift()!;
+      write(c, queue.shift()!);
+    }
   };
 
   const scheduleReconnect = () => {
@@ -130,6 +143,26 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
     status = 'connecting';
     const c = new Component({ service: opts.service, domain: opts.domain });
     entity = c;
+    // Listeners run inside the parser: whatever they throw must not end the stream, let alone the process.
+    const deliver = (event: 'stanza' | 'rejected', payload: Element | RejectedStanza) => {
+      try {
+        events.emit(event, payload);
+      } catch (err) {
+        logger.error({ err: { message: (err as Error)?.message, name: (err as Error)?.name } }, `inbound ${event} handler failed`);
+      }
+    };
+    useBoundedParser(
+      c,
+      opts.xmlLimits,
+      (rejected) => {
+        lastInbound = Date.now();
+        deliver('rejected', rejected);
+      },
+      (err) => {
+        logger.error({ code: err.code, reason: err.message }, 'inbound XML cannot be parsed: closing the stream (bad-format); reconnecting');
+        opts.onStreamError?.(err.code);
+      },
+    );
     let wentOnline = false;
     c.on('connect', () => c.socket?.setNoDelay(true));
     c.on('open', (el: Element) => {
@@ -158,7 +191,7 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
           return;
         }
       }
-      events.emit('stanza', el);
+      deliver('stanza', el);
     });
     c.on('error', (err: Error) => logger.warn({ err: { message: err.message, name: err.name } }, 'xmpp connection error'));
     c.on('disconnect', () => {
@@ -188,12 +221,22 @@ export function createXmppLink(opts: XmppLinkOptions): XmppLink {
     send(el) {
       if (status === 'online' && entity) return write(entity, el);
       if (status === 'stopped') return;
-      if (queue.length >= opts.outboundQueueMax) {
-        queue.shift();
+      const size = Buffer.byteLength(el.toString());
+      const maxBytes = opts.outboundQueueMaxBytes ?? Infinity;
+      if (opts.outboundQueueMax === 0 || size > maxBytes) {
         opts.onDropped?.(1);
-        logger.error({ max: opts.outboundQueueMax }, 'outbound queue full: oldest stanza dropped');
+        logger.error({ max: opts.outboundQueueMax, maxBytes, size }, 'outbound stanza not queued while the link is down (queue off, or the stanza exceeds OUTBOUND_QUEUE_MAX_BYTES)');
+        return;
       }
-      if (opts.outboundQueueMax > 0) queue.push(el);
+      while (queue.length > 0 && (queue.length >= opts.outboundQueueMax || queuedBytes + size > maxBytes)) {
+        queue.shift();
+        queuedBytes -= queueSizes.shift()!;
+        opts.onDropped?.(1);
+        logger.error({ max: opts.outboundQueueMax, maxBytes }, 'outbound queue full: oldest stanza dropped');
+      }
+      queue.push(el);
+      queueSizes.push(size);
+      queuedBytes += size;
     },
     write(el) {
       if (status !== 'online' || !entity) return Promise.reject(new LinkOfflineError(`xmpp link is ${status}`));

@@ -53,7 +53,7 @@ export async function startMamWorker(config: MamConfig, deps: MamDeps) {
     access: deps.access,
     // the same roster cache (table and lifetime) the PEP workers read, so both decide alike
     roster: rosterLookup(
-      createRosterCache({ db: database.raw, sendIq: sendIqOverNats(bus.nc, config.SUBJECT_PREFIX), ttlMs: config.ROSTER_TTL_MS, timeoutMs: config.USER_IQ_TIMEOUT_MS, worker: config.WORKER_ID, logger }),
+      createRosterCache({ db: database.raw, sendIq: sendIqOverNats(bus.nc, config.SUBJECT_PREFIX), ttlMs: config.ROSTER_TTL_MS, staleMaxMs: config.ROSTER_STALE_MAX_MS, timeoutMs: config.USER_IQ_TIMEOUT_MS, worker: config.WORKER_ID, logger }),
     ),
     ackTimeoutMs: config.MAM_ACK_TIMEOUT_MS,
     onDelivered: () => delivered.inc(),
@@ -67,6 +67,8 @@ export async function startMamWorker(config: MamConfig, deps: MamDeps) {
       features: { identities: [], features: mamFeatures(ns) },
       queue: config.WORKER_QUEUE,
       concurrency: config.WORKER_CONCURRENCY,
+      maxQueued: config.WORKER_QUEUE_MAX,
+      maxQueuedBytes: config.WORKER_QUEUE_MAX_BYTES,
       workerId: config.WORKER_ID,
       logger,
       tracer: deps.tracer,

@@ -38,6 +38,11 @@ export const MamEnvSchema = z
     DATABASE_POOL_MAX: int(10, 1, 500),
     /** How long a roster fetched through XEP-0356 is trusted (shared with the PEP workers' cache). */
     ROSTER_TTL_MS: int(300_000, 1_000, 86_400_000),
+    /** When a roster fetch fails, the stored copy is used only while younger than this; older = no contacts. */
+    ROSTER_STALE_MAX_MS: int(3_600_000, 0, 604_800_000),
+    /** Requests waiting for a free slot (count, bytes); beyond them a request is refused with resource-constraint. */
+    WORKER_QUEUE_MAX: int(1_024, 0, 1_000_000),
+    WORKER_QUEUE_MAX_BYTES: int(33_554_432, 0, 1_073_741_824),
     /** Bound of a roster get the worker has the ingress send. */
     USER_IQ_TIMEOUT_MS: int(5_000, 100, 60_000),
     /** Run migrations at start-up (under an advisory lock). */

@@ -9,6 +9,7 @@ import { rosterLookup } from '@dbroker/user-state';
 import { createNotifier } from './notifier';
 import { startPresenceConsumer } from './presence-consumer';
 import { createUserState } from './user-state';
+import { startUserStateSweep } from './user-state-sweep';
 
 export interface PepDeps {
   logger: Logger;
@@ -42,7 +43,10 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     presenceTtlMs: config.PRESENCE_TTL_MS,
     iqTimeoutMs: config.USER_IQ_TIMEOUT_MS,
     capsUnverifiedTtlMs: config.CAPS_UNVERIFIED_TTL_MS,
+    rosterStaleMaxMs: config.ROSTER_STALE_MAX_MS,
   });
+  const swept = deps.metrics.counter('dbroker_retention_deleted_rows_total', 'Rows deleted by retention and expiry sweeps, by table', ['table']);
+  const sweep = startUserStateSweep({ db: database.raw, config, logger, onDeleted: (table, rows) => swept.inc({ table }, rows) });
   const limitHits = deps.metrics.counter('dbroker_pep_limit_hits_total', 'Requests refused, retrievals paged and notifications truncated by a per-user limit', ['limit']);
   const engine = createPubsubEngine({
     storage: createPgPubsubStorage(database.raw),
@@ -82,6 +86,8 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     notifier,
     logger,
     concurrency: 16,
+    maxQueued: config.PRESENCE_QUEUE_MAX,
+    maxQueuedBytes: config.PRESENCE_QUEUE_MAX_BYTES,
     onApplied: (kind) => presences.inc({ kind }),
   });
   const handle = createPepHandler({
@@ -99,6 +105,8 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     features: { identities: PEP_IDENTITIES, features: PEP_FEATURES },
     queue: config.WORKER_QUEUE,
     concurrency: config.WORKER_CONCURRENCY,
+    maxQueued: config.WORKER_QUEUE_MAX,
+    maxQueuedBytes: config.WORKER_QUEUE_MAX_BYTES,
     workerId: config.WORKER_ID,
     logger,
     tracer: deps.tracer,
@@ -110,6 +118,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
   deps.ops?.addReadyCheck('pep-nats', () => bus.isConnected());
   return {
     async stop() {
+      await sweep.stop();
       await worker.stop();
       await presenceConsumer.stop();
       await notifier.idle();

@@ -54,6 +54,25 @@ export const PepEnvSchema = z.object({
   MAM_KEEP_RETRACTED_PAYLOADS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** Run migrations at start-up (under an advisory lock). */
   MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  // ---- bounded growth of the shared user state (README "Retention")
+  /** When a roster fetch fails, the stored copy is used only while younger than this; older = no contacts. */
+  ROSTER_STALE_MAX_MS: int(3_600_000, 0, 604_800_000),
+  /** Stored rosters older than this are deleted by the sweep. */
+  ROSTER_MAX_AGE_MS: int(86_400_000, 60_000, 31_536_000_000),
+  /** Most rows in caps_cache; beyond it the sweep evicts unverified rows first, then the oldest fetched. */
+  CAPS_CACHE_MAX_ROWS: int(100_000, 100, 100_000_000),
+  /** How often each PEP replica sweeps presence_sessions, caps_cache and roster_cache. */
+  USER_STATE_SWEEP_INTERVAL_MS: int(60_000, 1_000, 86_400_000),
+  /** Rows deleted per statement by the sweep. */
+  USER_STATE_SWEEP_BATCH_ROWS: int(1_000, 1, 100_000),
+  /** Statements per table per sweep (bounds one sweep's work; the next continues). */
+  USER_STATE_SWEEP_MAX_BATCHES: int(20, 1, 10_000),
+  /** Requests waiting for a free slot (count, bytes); beyond them a request is refused with resource-constraint. */
+  WORKER_QUEUE_MAX: int(1_024, 0, 1_000_000),
+  WORKER_QUEUE_MAX_BYTES: int(33_554_432, 0, 1_073_741_824),
+  /** Presences waiting to be applied (count, bytes); beyond them a presence is dropped (counted). */
+  PRESENCE_QUEUE_MAX: int(10_000, 0, 1_000_000),
+  PRESENCE_QUEUE_MAX_BYTES: int(16_777_216, 0, 1_073_741_824),
 }).refine(databaseChosen, databaseChoice);
 
 export type PepConfig = z.infer<typeof PepEnvSchema>;

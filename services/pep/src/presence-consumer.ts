@@ -2,42 +2,103 @@ import { decodePresence, presenceSubjectAnyDomain, type Bus } from '@dbroker/bus
 import type { PresenceStore } from '@dbroker/user-state';
 import type { Notifier, NotifierLogger } from './notifier';
 
+/** What this consumer reads of a NATS message. */
+interface Msg {
+  subject: string;
+  data: Uint8Array;
+}
+
+/** Presences waiting for a free slot, at most, by default (count and bytes). */
+export const DEFAULT_PRESENCE_QUEUE_MAX = 10_000;
+export const DEFAULT_PRESENCE_QUEUE_BYTES = 16 * 1024 * 1024;
+
 /**
  * Keeps the shared presence state (Postgres) from the presences the ingress forwards, in the worker
  * kind's queue group (each presence is applied by one replica), and sends the last published items a
  * resource wants when it comes online. Presences are applied with bounded concurrency; their order per
- * resource is kept by the store itself (a presence older than the stored one is ignored).
+ * resource is kept by the store itself (a presence older than the stored one is ignored). Presences beyond
+ * the concurrency wait in a queue bounded in count and bytes; beyond it a presence is dropped (counted as
+ * `dropped`, logged at most once a second): the next presence of that resource, or its expiry, corrects it.
  */
-export function startPresenceConsumer(opts: { nc: Bus['nc']; subjectPrefix: string; queue: string; presence: PresenceStore; notifier: Notifier; logger: NotifierLogger; concurrency: number; onApplied?: (kind: string) => void }) {
-  const sub = opts.nc.subscribe(presenceSubjectAnyDomain(opts.subjectPrefix), { queue: opts.queue });
-  const inflight = new Set<Promise<void>>();
-  const done = (async () => {
-    for await (const msg of sub) {
-      const decoded = decodePresence(msg.data);
-      if (!decoded.ok) {
-        opts.logger.warn({ subject: msg.subject, reason: decoded.reason }, 'invalid presence envelope dropped');
-        continue;
-      }
-      const env = decoded.value;
-      while (inflight.size >= opts.concurrency) await Promise.race(inflight);
-      const p: Promise<void> = opts.presence
-        .applyPresence(env)
-        .then((outcome) => {
-          opts.onApplied?.(outcome.kind);
-          // a delayed presence is the server replaying sessions after the component (re)connected: those
-          // resources got their last items when they logged in
-          if (outcome.kind === 'initial' && !outcome.delayed) opts.notifier.onInitialPresence(env.server, outcome.fullJid, outcome.caps);
-        })
-        .catch((err) => opts.logger.error({ err, from: env.from }, 'presence not applied'))
-        .finally(() => inflight.delete(p));
-      inflight.add(p);
+export function startPresenceConsumer(opts: {
+  nc: Bus['nc'];
+  subjectPrefix: string;
+  queue: string;
+  presence: PresenceStore;
+  notifier: Notifier;
+  logger: NotifierLogger;
+  concurrency: number;
+  maxQueued?: number;
+  maxQueuedBytes?: number;
+  onApplied?: (kind: string) => void;
+}) {
+  const maxQueued = opts.maxQueued ?? DEFAULT_PRESENCE_QUEUE_MAX;
+  const maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULT_PRESENCE_QUEUE_BYTES;
+  const waiting: Msg[] = [];
+  let waitingBytes = 0;
+  let active = 0;
+  let droppedSinceLog = 0;
+  let lastDropLog = 0;
+  const idle: Array<() => void> = [];
+
+  const apply = async (msg: Msg): Promise<void> => {
+    let decoded: ReturnType<typeof decodePresence>;
+    try {
+      decoded = decodePresence(msg.data);
+    } catch (err) {
+      opts.logger.error({ err, subject: msg.subject }, 'presence envelope could not be read; dropped');
+      return;
     }
-  })();
+    if (!decoded.ok) {
+      opts.logger.warn({ subject: msg.subject, reason: decoded.reason }, 'invalid presence envelope dropped');
+      return;
+    }
+    const env = decoded.value;
+    try {
+      const outcome = await opts.presence.applyPresence(env);
+      opts.onApplied?.(outcome.kind);
+      // a delayed presence is the server replaying sessions after the component (re)connected: those
+      // resources got their last items when they logged in
+      if (outcome.kind === 'initial' && !outcome.delayed) opts.notifier.onInitialPresence(env.server, outcome.fullJid, outcome.caps);
+    } catch (err) {
+      opts.logger.error({ err, from: env.from }, 'presence not applied');
+    }
+  };
+  const start = (msg: Msg) => {
+    active++;
+    void apply(msg).finally(() => {
+      active--;
+      const next = waiting.shift();
+      if (next) {
+        waitingBytes -= next.data.length;
+        start(next);
+      } else if (active === 0) idle.splice(0).forEach((r) => r());
+    });
+  };
+  const sub = opts.nc.subscribe(presenceSubjectAnyDomain(opts.subjectPrefix), {
+    queue: opts.queue,
+    callback: (err, msg) => {
+      if (err) return opts.logger.warn({ err }, 'presence subscription error');
+      if (active < opts.concurrency) return start(msg);
+      if (waiting.length < maxQueued && waitingBytes + msg.data.length <= maxQueuedBytes) {
+        waiting.push(msg);
+        waitingBytes += msg.data.length;
+        return;
+      }
+      opts.onApplied?.('dropped');
+      droppedSinceLog++;
+      const t = Date.now();
+      if (t - lastDropLog >= 1000) {
+        opts.logger.warn({ dropped: droppedSinceLog, waiting: waiting.length, waitingBytes, maxQueued, maxQueuedBytes }, 'presence queue full: presences dropped');
+        droppedSinceLog = 0;
+        lastDropLog = t;
+      }
+    },
+  });
   return {
     async stop(): Promise<void> {
       await sub.drain();
-      await done;
-      await Promise.all(inflight);
+      if (active > 0) await new Promise<void>((r) => idle.push(r));
     },
   };
 }

@@ -16,11 +16,13 @@ export interface UserStateOptions {
   presenceTtlMs: number;
   iqTimeoutMs: number;
   capsUnverifiedTtlMs: number;
+  /** A stale roster is used when a fetch fails only while younger than this (default unbounded). */
+  rosterStaleMaxMs?: number;
 }
 
 export function createUserState(opts: UserStateOptions) {
   const sendIq = sendIqOverNats(opts.nc, opts.subjectPrefix);
-  const roster = createRosterCache({ db: opts.db, sendIq, ttlMs: opts.rosterTtlMs, timeoutMs: opts.iqTimeoutMs, worker: opts.worker, logger: opts.logger });
+  const roster = createRosterCache({ db: opts.db, sendIq, ttlMs: opts.rosterTtlMs, staleMaxMs: opts.rosterStaleMaxMs, timeoutMs: opts.iqTimeoutMs, worker: opts.worker, logger: opts.logger });
   const presence = createPresenceStore({ db: opts.db, ttlMs: opts.presenceTtlMs });
   const caps = createCapsResolver({ db: opts.db, sendIq, timeoutMs: opts.iqTimeoutMs, unverifiedTtlMs: opts.capsUnverifiedTtlMs, logger: opts.logger, worker: opts.worker });
   return { roster, presence, caps };

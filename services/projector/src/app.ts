@@ -3,6 +3,7 @@ import { MIGRATIONS_DIR, createDatabase, runMigrations, type DatabaseHandle } fr
 import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
 import type { ProjectorConfig } from './config';
 import { createProjector, type MessageOutcome, type Projector } from './projector';
+import { startAuditRetention } from './retention';
 
 export interface ProjectorDeps {
   logger: Logger;
@@ -62,6 +63,8 @@ export async function startProjector(config: ProjectorConfig, deps: ProjectorDep
       },
     });
     await projector.start();
+    const deleted = deps.metrics?.counter('dbroker_retention_deleted_rows_total', 'Rows deleted by retention and expiry sweeps, by table', ['table']);
+    const retention = startAuditRetention({ db: database.raw, config, logger, onDeleted: (table, rows) => deleted?.inc({ table }, rows) });
 
     const connectedBus = bus;
     const isReady = () => {
@@ -75,6 +78,7 @@ export async function startProjector(config: ProjectorConfig, deps: ProjectorDep
       isReady,
       async stop() {
         removeCheck?.();
+        await retention.stop();
         await projector.stop();
         await closeOpened();
       },

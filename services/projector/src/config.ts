@@ -18,6 +18,17 @@ export const ProjectorEnvSchema = z.object({
   PROJECTOR_RETRY_DELAY_MS: int(2_000, 10, 600_000),
   /** JetStream redelivers a message not acknowledged within this time (consumer ack_wait, set on creation). */
   PROJECTOR_ACK_WAIT_MS: int(30_000, 1_000, 3_600_000),
+  // ---- retention (README "Retention")
+  /** Days `events` rows are kept (the sources of the current grants and privileges always are); 0 = forever. */
+  EVENTS_RETENTION_DAYS: int(90, 0, 36_500),
+  /** Days `audit_log` rows are kept; 0 = forever. */
+  AUDIT_RETENTION_DAYS: int(90, 0, 36_500),
+  /** How often each projector replica runs a retention sweep. */
+  RETENTION_INTERVAL_MS: int(60_000, 1_000, 86_400_000),
+  /** Rows deleted per statement (one short transaction each). */
+  RETENTION_BATCH_ROWS: int(1_000, 1, 100_000),
+  /** Statements per table per sweep: bounds the work of one sweep; the next sweep continues. */
+  RETENTION_MAX_BATCHES: int(50, 1, 10_000),
 }).refine(databaseChosen, databaseChoice);
 
 export type ProjectorConfig = z.infer<typeof ProjectorEnvSchema>;

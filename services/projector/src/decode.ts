@@ -1,4 +1,4 @@
-import { AuditEventSchema, type AuditEvent } from '@dbroker/bus';
+import { AuditEventSchema, capAuditFields, type AuditEvent } from '@dbroker/bus';
 
 export type DecodedEvent = { ok: true; event: AuditEvent } | { ok: false; reason: string };
 
@@ -12,7 +12,8 @@ export function decodeAuditEvent(data: Uint8Array): DecodedEvent {
   } catch {
     return { ok: false, reason: 'not JSON' };
   }
-  const parsed = AuditEventSchema.safeParse(json);
+  // the caps the ingress applies at emit, again: an over-long field never reaches Postgres whole
+  const parsed = AuditEventSchema.safeParse(capAuditFields(json));
   if (!parsed.success) {
     return { ok: false, reason: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
   }
@@ -36,7 +37,7 @@ export function decodeAuditMessage(data: Uint8Array): DecodedMessage {
     const events: AuditEvent[] = [];
     const invalid: string[] = [];
     for (const member of (json as { batch: unknown[] }).batch) {
-      const parsed = AuditEventSchema.safeParse(member);
+      const parsed = AuditEventSchema.safeParse(capAuditFields(member));
       if (parsed.success) events.push(parsed.data);
       else invalid.push(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
     }

@@ -10,7 +10,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ensureEventsStream, type BusLogger } from '@dbroker/bus';
+import { DEFAULT_EVENTS_STREAM_LIMITS, ensureEventsStream, type BusLogger } from '@dbroker/bus';
 import { appendEvent, appendEvents, isPermanentDbError, type Database } from '@dbroker/store';
 import type { AuditEvent } from '@dbroker/bus';
 import type { ProjectorConfig } from './config';
@@ -57,7 +57,7 @@ export interface Projector {
   lagging(): ProjectorLag;
 }
 
-export type ProjectorSettings = Pick<
+export type ProjectorSettings = Partial<Pick<ProjectorConfig, 'EVENTS_STREAM_MAX_AGE_MS' | 'EVENTS_STREAM_MAX_BYTES'>> & Pick<
   ProjectorConfig,
   'EVENTS_STREAM' | 'EVENTS_SUBJECT_PREFIX' | 'PROJECTOR_DURABLE' | 'PROJECTOR_BATCH' | 'PROJECTOR_RETRY_DELAY_MS' | 'PROJECTOR_ACK_WAIT_MS'
 >;
@@ -113,7 +113,11 @@ export function createProjector({ nc, db, config, logger, onOutcome }: Projector
     });
 
   async function ensureConsumer(): Promise<Consumer> {
-    await ensureEventsStream(nc, stream, config.EVENTS_SUBJECT_PREFIX);
+    const limits = {
+      maxAgeMs: config.EVENTS_STREAM_MAX_AGE_MS ?? DEFAULT_EVENTS_STREAM_LIMITS.maxAgeMs,
+      maxBytes: config.EVENTS_STREAM_MAX_BYTES ?? DEFAULT_EVENTS_STREAM_LIMITS.maxBytes,
+    };
+    await ensureEventsStream(nc, stream, config.EVENTS_SUBJECT_PREFIX, limits, logger);
     const jsm = await jetstreamManager(nc);
     try {
       await jsm.consumers.info(stream, durable);

@@ -21,7 +21,11 @@ export const events = pgTable(
     payload: jsonb('payload').notNull(),
     recordedAt: tstz('recorded_at').notNull().defaultNow(),
   },
-  (t) => [index('events_type_at_idx').on(t.type, t.at)],
+  (t) => [
+    index('events_type_at_idx').on(t.type, t.at),
+    // retention deletes by age
+    index('events_at_idx').on(t.at),
+  ],
 );
 
 /** Projection: the namespaces currently delegated to each component, as last advertised by its server. */
@@ -79,6 +83,8 @@ export const auditLog = pgTable(
     index('audit_log_received_at_idx').on(t.receivedAt.desc()),
     index('audit_log_namespace_idx').on(t.namespace, t.receivedAt.desc()),
     index('audit_log_outcome_idx').on(t.outcome, t.receivedAt.desc()),
+    // retention deletes by age (a row has either time, or both)
+    index('audit_log_retention_idx').on(sql`coalesce(${t.receivedAt}, ${t.answeredAt})`),
   ],
 );
 

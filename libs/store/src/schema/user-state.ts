@@ -16,13 +16,18 @@ export interface CachedRosterItem {
  * Rosters fetched from the server through XEP-0356, shared by every worker replica. Prosody sends no roster
  * pushes, so a row is trusted only until `expires_at`; then the next reader fetches it again.
  */
-export const rosterCache = pgTable('roster_cache', {
-  /** Owner bare JID. */
-  owner: text('owner').primaryKey(),
-  items: jsonb('items').$type<CachedRosterItem[]>().notNull(),
-  fetchedAt: tstz('fetched_at').notNull(),
-  expiresAt: tstz('expires_at').notNull(),
-});
+export const rosterCache = pgTable(
+  'roster_cache',
+  {
+    /** Owner bare JID. */
+    owner: text('owner').primaryKey(),
+    items: jsonb('items').$type<CachedRosterItem[]>().notNull(),
+    fetchedAt: tstz('fetched_at').notNull(),
+    expiresAt: tstz('expires_at').notNull(),
+  },
+  // the sweep deletes rows older than ROSTER_MAX_AGE_MS
+  (t) => [index('roster_cache_fetched_at_idx').on(t.fetchedAt)],
+);
 
 /**
  * Who is online, with which caps, as the server told the component (XEP-0356 `presence='roster'`). One row
@@ -44,7 +49,7 @@ export const presenceSessions = pgTable(
     updatedAt: tstz('updated_at').notNull(),
     expiresAt: tstz('expires_at').notNull(),
   },
-  (t) => [index('presence_sessions_bare_jid_idx').on(t.bareJid)],
+  (t) => [index('presence_sessions_bare_jid_idx').on(t.bareJid), index('presence_sessions_expires_at_idx').on(t.expiresAt)],
 );
 
 /**
@@ -64,7 +69,8 @@ export const capsCache = pgTable(
     /** Null for verified entries (they never change); set for unverified ones. */
     expiresAt: tstz('expires_at'),
   },
-  (t) => [primaryKey({ columns: [t.hash, t.ver] })],
+  // eviction order: unverified ('no' < 'yes') first, oldest first
+  (t) => [primaryKey({ columns: [t.hash, t.ver] }), index('caps_cache_eviction_idx').on(t.verified, t.fetchedAt)],
 );
 
 export type RosterCacheRow = typeof rosterCache.$inferSelect;
