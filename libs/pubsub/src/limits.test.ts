@@ -294,6 +294,16 @@ describe('owner usage backfill (migration 0006)', () => {
       const rebuilt = await handle.raw.query<{ service: string; nodes: number; bytes: string | number }>({ text: 'select service, nodes, bytes from pubsub_owner_usage order by service' });
       assert.equal(kept.length, 2);
       assert.deepEqual(rebuilt.map((r) => [r.service, Number(r.nodes), Number(r.bytes)]), kept.map((r) => [r.service, Number(r.nodes), Number(r.bytes)]));
+      // rows of an older version under other spellings count as migration 0008 leaves them: one account, the oldest node of a name
+      const raw = async (text: string, values: unknown[] = []) => await handle.raw.query<{ id: number }>({ text, values });
+      const [older] = await raw(`insert into pubsub_nodes (service, node, config, created_at) values ('Dup@Example.ORG.', 'n', '{}', now() - interval '1 day') returning id`);
+      const [newer] = await raw(`insert into pubsub_nodes (service, node, config) values ('dup@example.org', 'n', '{}') returning id`);
+      await raw(`insert into pubsub_nodes (service, node, config) values ('DUP@example.org', 'other', '{}')`);
+      await raw(`insert into pubsub_items (node_id, item_id, payload, published_seq, published_at) values ($1, 'a', 'xxxx', 1, now()), ($2, 'b', 'yyyyyyyy', 2, now())`, [older!.id, newer!.id]);
+      await handle.raw.query({ text: 'delete from pubsub_owner_usage' });
+      await handle.raw.query({ text: backfill });
+      const dup = await handle.raw.query<{ nodes: number; bytes: string | number }>({ text: `select nodes, bytes from pubsub_owner_usage where service = 'dup@example.org'` });
+      assert.deepEqual(dup.map((r) => [Number(r.nodes), Number(r.bytes)]), [[2, 4]]);
     } finally {
       await handle.close();
       await temp.drop();
