@@ -130,3 +130,5 @@ export { createMemoryNodeLog, publisherMatches, MAX_NODE_LOG_PAGE } from './node
 export type { NodeLogReader, NodeLogFilter, NodeLogPageQuery, NodeLogEntry, NodeLogPage, NodeLogCount } from './node-log';
 export { createPgNodeLog, WINDOW_PATH_MAX } from './pg-node-log';
 export type { PgNodeLogOptions } from './pg-node-log';
+export { createNodeHistorySweeper, deleteOldNodeEvents, deleteNodeEventsOverCap, deleteOldTombstones } from './node-history-retention';
+export type { NodeHistoryRetentionOptions, NodeHistorySweepResult } from './node-history-retention';

@@ -10,6 +10,7 @@ import { createNotifier } from './notifier';
 import { startPresenceConsumer } from './presence-consumer';
 import { createUserState } from './user-state';
 import { startUserStateSweep } from './user-state-sweep';
+import { startNodeHistorySweep } from './node-history-sweep';
 
 export interface PepDeps {
   logger: Logger;
@@ -47,6 +48,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
   });
   const swept = deps.metrics.counter('dbroker_retention_deleted_rows_total', 'Rows deleted by retention and expiry sweeps, by table', ['table']);
   const sweep = startUserStateSweep({ db: database.raw, config, logger, onDeleted: (table, rows) => swept.inc({ table }, rows) });
+  const historySweep = startNodeHistorySweep({ db: database.raw, config, logger, onDeleted: (table, rows) => swept.inc({ table }, rows) });
   const limitHits = deps.metrics.counter('dbroker_pep_limit_hits_total', 'Requests refused, retrievals paged and notifications truncated by a per-user limit', ['limit']);
   const engine = createPubsubEngine({
     storage: createPgPubsubStorage(database.raw),
@@ -119,6 +121,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
   return {
     async stop() {
       await sweep.stop();
+      await historySweep.stop();
       await worker.stop();
       await presenceConsumer.stop();
       await notifier.idle();

@@ -67,6 +67,19 @@ export const PepEnvSchema = z.object({
   USER_STATE_SWEEP_BATCH_ROWS: int(1_000, 1, 100_000),
   /** Statements per table per sweep (bounds one sweep's work; the next continues). */
   USER_STATE_SWEEP_MAX_BATCHES: int(20, 1, 10_000),
+  // ---- retention of the pubsub node history (README "Retention")
+  /** Days a node log entry (the node's MAM archive) is kept; the entries of current items stay. 0 = forever. */
+  NODE_HISTORY_RETENTION_DAYS: int(365, 0, 36_500),
+  /** Node log entries kept per node, newest first (besides the current items' entries). 0 = no cap. */
+  NODE_HISTORY_MAX_EVENTS: int(10_000, 0, 100_000_000),
+  /** Days a deleted node's tombstone and its log are kept. 0 = forever. */
+  NODE_TOMBSTONE_RETENTION_DAYS: int(30, 0, 36_500),
+  /** How often each PEP replica sweeps the node history. */
+  NODE_HISTORY_SWEEP_INTERVAL_MS: int(300_000, 1_000, 86_400_000),
+  /** Rows deleted per statement by the node history sweep. */
+  NODE_HISTORY_SWEEP_BATCH_ROWS: int(1_000, 1, 100_000),
+  /** Statements per part (age, cap, tombstones) per sweep (bounds one sweep's work; the next continues). */
+  NODE_HISTORY_SWEEP_MAX_BATCHES: int(20, 1, 10_000),
   /** Requests waiting for a free slot (count, bytes); beyond them a request is refused with resource-constraint. */
   WORKER_QUEUE_MAX: int(1_024, 0, 1_000_000),
   WORKER_QUEUE_MAX_BYTES: int(33_554_432, 0, 1_073_741_824),

@@ -9,6 +9,8 @@ const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date
  * rows take their defaults when read). The row is also the per-node lock: writers take it `FOR UPDATE`.
  * A deleted node (XEP-0060 §8.4) keeps its row as a tombstone (`deleted_at` set): the append-only event
  * log references it (its last event is the `delete`), and the name is free again for a new node.
+ * The node history retention (`@dbroker/pubsub` node-history-retention) deletes a tombstone and its log
+ * after `NODE_TOMBSTONE_RETENTION_DAYS`.
  */
 export const pubsubNodes = pgTable(
   'pubsub_nodes',
@@ -22,6 +24,8 @@ export const pubsubNodes = pgTable(
   },
   (t) => [
     uniqueIndex('pubsub_nodes_service_node_live_key').on(t.service, t.node).where(sql`${t.deletedAt} is null`),
+    // tombstone retention finds the nodes deleted before its cutoff
+    index('pubsub_nodes_deleted_at_idx').on(t.deletedAt).where(sql`${t.deletedAt} is not null`),
   ],
 );
 
@@ -32,6 +36,7 @@ export type PubsubEventKind = (typeof PUBSUB_EVENT_KINDS)[number];
  * Append-only history of every node (what MAM on a node serves). `seq` orders all events; `request_id`
  * is the idempotency key of the request that caused the event (unique: a retried request finds its
  * recorded outcome instead of applying again).
+ * Bounded by the node history retention (age, per-node cap); the publish entry of each current item stays.
  */
 export const pubsubNodeEvents = pgTable(
   'pubsub_node_events',
@@ -54,6 +59,8 @@ export const pubsubNodeEvents = pgTable(
     uniqueIndex('pubsub_node_events_request_id_key').on(t.requestId).where(sql`${t.requestId} is not null`),
     // retract / purge / delete erase the payloads of an item's (a node's) publish entries: found here
     index('pubsub_node_events_item_payload_idx').on(t.nodeId, t.itemId).where(sql`${t.payload} is not null`),
+    // history retention deletes by age over all nodes
+    index('pubsub_node_events_at_idx').on(t.at),
   ],
 );
 

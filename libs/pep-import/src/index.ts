@@ -1,0 +1,10 @@
+export type { ImportItem, ImportNode, ImportUser, ImportProblem, ImportSource, ImportAffiliation, ImportSubscription } from './model';
+export { importAll, importUser, importRequestId, checkNode } from './importer';
+export type { ImportOptions, ImportSummary, UserReport, NodeReport, NodeStatus } from './importer';
+export { createProsodyFileSource, encodeDm, encodeStore, decodeDm } from './prosody-files';
+export type { ProsodyFilesOptions } from './prosody-files';
+export { parseLuaReturn, parseLuaRecords, LuaTable, LuaDataError, DEFAULT_LUA_LIMITS } from './lua-data';
+export type { LuaValue, LuaKey, LuaParseLimits } from './lua-data';
+export { createXep0227Source, userFromElement, userElement, configFromForm, NS_PIE, NS_DBROKER_PIE } from './xep0227';
+export type { Xep0227Options, ExportNode } from './xep0227';
+export { exportXep0227, exportNodes, listServices } from './export';
