@@ -156,7 +156,7 @@ async function runProsody(results: Partial<Record<'a' | 'b', PhaseResult>>) {
       results.a = await runPhase(prosody, PEP_HOST, { prosody: () => cpuSeconds(prosody.pid) });
     }
     if (PHASES.includes('b')) {
-      stack = await startBrokerStack({ prosody, mode: MODE, logLevel: 'warn', requestTimeoutMs: TIMEOUT_MS });
+      stack = await startBrokerStack({ prosody, mode: MODE, logLevel: 'warn', requestTimeoutMs: TIMEOUT_MS, env: { RATE_LIMIT_PER_SECOND: '0' } });
       console.log(`(b) broker (${MODE}): ${CONTACTS} contacts, ${PUBLISHES} publishes`);
       results.b = await runPhase(prosody, 'localhost', stackProbes(stack, { prosody: () => cpuSeconds(prosody.pid) }));
     }
@@ -181,7 +181,7 @@ async function runEjabberd(results: Partial<Record<'a' | 'b', PhaseResult>>) {
         console.log(`(a) mod_pubsub: ${CONTACTS} contacts, ${PUBLISHES} publishes`);
         results.a = await runPhase(server, server.domain, probe);
       } else {
-        stack = await startBrokerStack({ prosody: server, mode: MODE, logLevel: 'warn', requestTimeoutMs: TIMEOUT_MS });
+        stack = await startBrokerStack({ prosody: server, mode: MODE, logLevel: 'warn', requestTimeoutMs: TIMEOUT_MS, env: { RATE_LIMIT_PER_SECOND: '0' } });
         console.log(`(b) broker (${MODE}): ${CONTACTS} contacts, ${PUBLISHES} publishes`);
         results.b = await runPhase(server, server.domain, stackProbes(stack, probe));
       }

@@ -339,6 +339,8 @@ async function runDelegatedPhase(key: 'b' | 'c', prosody: DelegatingServer, opts
       mode: key === 'c' ? 'all-in-one' : opts.mode,
       workerConcurrency: opts.workerConcurrency,
       logLevel: 'warn',
+      // a throughput benchmark: each client sends as fast as it can, above the per-user rate a real client keeps
+      env: { RATE_LIMIT_PER_SECOND: '0' },
       ...(key === 'c' ? { entryPoints: { 'all-in-one': INSTANT_PEP_FIXTURE } } : process.env.BENCH_BROKER_ENTRY ? { entryPoints: { [opts.mode === 'separate' ? (process.env.BENCH_PROFILE_SERVICE ?? 'pep') : 'all-in-one']: process.env.BENCH_BROKER_ENTRY } } : {}),
     });
   } catch (err) {

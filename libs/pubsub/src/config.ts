@@ -46,7 +46,7 @@ export const DEFAULT_NODE_CONFIG: Readonly<NodeConfig> = Object.freeze({
 });
 
 /** Upper bound of `max_items` (and what `'max'` means) unless the engine is configured otherwise. */
-export const DEFAULT_MAX_ITEMS_PER_NODE = 256;
+export const DEFAULT_MAX_ITEMS_PER_NODE = 1000;
 
 /** Data form field name (`pubsub#...`) of each config key. */
 export const CONFIG_FIELD_NAMES: Readonly<Record<NodeConfigKey, string>> = Object.freeze({

@@ -11,6 +11,7 @@ import {
 } from './access';
 import { buildConfig, DEFAULT_MAX_ITEMS_PER_NODE, effectiveMaxItems, unmetPrecondition, validateConfig, type NodeConfig } from './config';
 import { accountJid, normalizeJid, sameBareJid } from '@dbroker/protocol';
+import { createLimitChecks, DEFAULT_PUBSUB_LIMITS, type OnLimit, type PubsubLimits } from './limits';
 import {
   DuplicateRequestError,
   type ListItemsQuery,
@@ -56,6 +57,14 @@ export const PUBSUB_ERRORS = [
   'not-subscribed',
   /** The SubID does not name the subscription (XEP-0060 §6.2.3.5). */
   'invalid-subid',
+  /** Per-user limits (`limits.ts`): a new node past the account's node limit. */
+  'max-nodes-exceeded',
+  /** The account's stored bytes past its quota. */
+  'quota-exceeded',
+  /** A node's subscriptions past its limit (XEP-0060 §6.1.3.9). */
+  'too-many-subscriptions',
+  /** A node's affiliations past its limit. */
+  'too-many-affiliations',
   'internal',
 ] as const;
 export type PubsubErrorName = (typeof PUBSUB_ERRORS)[number];
@@ -172,6 +181,8 @@ export interface ItemsOutcome {
   node: string;
   config: NodeConfig;
   items: PubsubItem[];
+  /** Set on a retrieval of all items (no `maxItems`, no `itemIds`): the page the items are. */
+  page?: ItemsPageInfo | undefined;
 }
 
 export interface PublishOptions {
@@ -194,6 +205,19 @@ export interface GetItemsOptions {
   maxItems?: number | undefined;
   /** XEP-0060 §6.5.8: these items (those that exist), in the order asked. */
   itemIds?: readonly string[] | undefined;
+  /**
+   * XEP-0059 on a retrieval of all items (neither `maxItems` nor `itemIds`): at most `max` (bounded by the
+   * page limit) items published after the item `after`.
+   */
+  page?: { max?: number | undefined; after?: string | undefined } | undefined;
+}
+
+/** Where a page of a retrieval of all items lies (XEP-0059 `<set>`). */
+export interface ItemsPageInfo {
+  /** Items in the node. */
+  count: number;
+  /** Position of the first item returned (oldest = 0). */
+  firstIndex: number;
 }
 
 export interface WriteOptions {
@@ -326,6 +350,10 @@ export interface PubsubEngineOptions {
   maxPayloadBytes?: number | undefined;
   /** Upper bound of `max_items`, and what `max` means. */
   maxItemsPerNode?: number | undefined;
+  /** Per-user limits (`DEFAULT_PUBSUB_LIMITS` for those not given); `maxPayloadBytes` above, when given, wins over theirs. */
+  limits?: Partial<PubsubLimits> | undefined;
+  /** Told of every refusal or truncation by a limit. */
+  onLimit?: OnLimit | undefined;
   /**
    * Keep the payloads of retracted, purged and deleted items in the node's log (MAM then still serves
    * them). Default false: those operations erase the payloads from the log (`erasePayloads`).
@@ -333,7 +361,7 @@ export interface PubsubEngineOptions {
   keepRetractedPayloads?: boolean | undefined;
 }
 
-export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
+export const DEFAULT_MAX_PAYLOAD_BYTES = DEFAULT_PUBSUB_LIMITS.maxPayloadBytes;
 /** Bounds of node names and item ids (they are btree index keys). */
 export const MAX_NODE_NAME_BYTES = 1024;
 export const MAX_ITEM_ID_BYTES = 1024;
@@ -368,7 +396,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
   const generateSubId = options.generateSubId ?? (() => crypto.randomUUID());
   const now = options.now ?? (() => new Date());
   const generateItemId = options.generateItemId ?? (() => crypto.randomUUID());
-  const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  const maxPayloadBytes = options.maxPayloadBytes ?? options.limits?.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const maxItemsPerNode = options.maxItemsPerNode ?? DEFAULT_MAX_ITEMS_PER_NODE;
   /** Retract, purge and delete forget the content in the log too, unless the operator keeps it. */
   const forgetPayloads = async (tx: PubsubTransaction, nodeId: number, itemId?: string) => {
@@ -376,6 +404,7 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
   };
   if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1) throw new RangeError('maxPayloadBytes must be a positive integer');
   if (!Number.isInteger(maxItemsPerNode) || maxItemsPerNode < 1) throw new RangeError('maxItemsPerNode must be a positive integer');
+  const limits = createLimitChecks({ ...options.limits, maxPayloadBytes }, options.onLimit);
 
   /**
    * One write transaction. An error result rolls back whatever was written. Request ids are fresh per
@@ -440,6 +469,37 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
     return last && toItem(last);
   }
 
+  /** A retrieval of all items, one page of them (XEP-0060 §6.5.4 with XEP-0059). */
+  async function itemsPage(service: string, node: string, actor: string, page: GetItemsOptions['page']): Promise<PubsubResult<ItemsOutcome>> {
+    const asked = page?.max;
+    if (asked !== undefined && (!Number.isInteger(asked) || asked < 0)) return fail('bad-request', 'RSM max must be a non-negative integer');
+    if (page?.after !== undefined) {
+      const bad = checkItemId(page.after);
+      if (bad) return bad;
+    }
+    const max = limits.pageSize(asked);
+    const found = await storage.getNodeItemsPage(service, node, { afterItemId: page?.after, max, maxBytes: limits.limits.itemsPageMaxBytes });
+    if (!found) return fail('node-not-found');
+    const denied = await mayRead(found.node, actor);
+    if (denied) return denied;
+    // XEP-0059 §2.5: a cursor that names no item
+    if (!found.cursorFound) return fail('item-not-found', 'no such item to page after');
+    const remaining = found.total - found.firstIndex;
+    if (found.items.length < Math.min(remaining, asked ?? Number.POSITIVE_INFINITY)) limits.pageTruncated(service, node, found.items.length, remaining);
+    return ok({ service, node, config: found.node.config, items: found.items.map(toItem), page: { count: found.total, firstIndex: found.firstIndex } });
+  }
+
+  /** XEP-0060 §6.5.7: the newest `maxItems`, clamped to one page (its count and its payload bytes). */
+  async function newestItems(service: string, node: string, actor: string, maxItems: number): Promise<PubsubResult<ItemsOutcome>> {
+    const max = limits.pageSize(maxItems);
+    const found = await storage.getNodeItemsPage(service, node, { max, maxBytes: limits.limits.itemsPageMaxBytes, newestFirst: true });
+    if (!found) return fail('node-not-found');
+    const denied = await mayRead(found.node, actor);
+    if (denied) return denied;
+    if (found.items.length < Math.min(maxItems, found.total)) limits.pageTruncated(service, node, found.items.length, Math.min(maxItems, found.total));
+    return ok({ service, node, config: found.node.config, items: found.items.map(toItem) });
+  }
+
   /** The access policy with the owner's roster fetched at most once (listings decide many nodes). */
   function memoisedPolicy(): AccessPolicy {
     const rosters = new Map<string, Promise<RosterItem | undefined>>();
@@ -460,7 +520,8 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       const invalid = checkNodeName(node) ?? (itemId === undefined ? undefined : checkItemId(itemId));
       if (invalid) return invalid;
       if (payloadXml.length === 0) return fail('payload-required');
-      if (utf8Bytes(payloadXml) > maxPayloadBytes) return fail('payload-too-big', `payload exceeds ${maxPayloadBytes} bytes`);
+      const tooBig = limits.payload(service, node, utf8Bytes(payloadXml));
+      if (tooBig) return tooBig;
       const publishOptions = opts.publishOptions;
       if (publishOptions) {
         const bad = validateConfig(publishOptions, maxItemsPerNode);
@@ -476,7 +537,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
         let createdNode = false;
         if (!stored) {
           const config = buildConfig(publishOptions);
-          ({ node: stored, created: createdNode } = await tx.createNode(service, node, config, at));
+          const made = await tx.createNode(service, node, config, at);
+          ({ node: stored, created: createdNode } = made);
+          const over = made.usage && limits.nodeCreated(service, node, made.usage);
+          if (over) return over;
         }
         const recorded = retry ? await tx.findRequest(opts.requestId) : undefined;
         if (recorded) {
@@ -503,14 +567,15 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
         const config = stored.config;
         const id = itemId ?? generateItemId();
         // persistent: the event, the item and the trim to max_items in one storage step
-        const event = config.persist_items
-          ? (
-              await tx.publishItem(
-                { nodeId: stored.id, itemId: id, payload: payloadXml, publisher: actor, requestId: opts.requestId, at },
-                effectiveMaxItems(config, maxItemsPerNode),
-              )
-            ).event
-          : await tx.appendEvent({ nodeId: stored.id, kind: 'publish', itemId: id, payload: null, publisher: actor, requestId: opts.requestId, at });
+        let event;
+        if (config.persist_items) {
+          const written = await tx.publishItem({ nodeId: stored.id, itemId: id, payload: payloadXml, publisher: actor, requestId: opts.requestId, at }, effectiveMaxItems(config, maxItemsPerNode));
+          const over = limits.itemStored(service, node, written.usage, written.bytesDelta);
+          if (over) return over;
+          event = written.event;
+        } else {
+          event = await tx.appendEvent({ nodeId: stored.id, kind: 'publish', itemId: id, payload: null, publisher: actor, requestId: opts.requestId, at });
+        }
         const effects: PubsubEffect[] = [];
         if (createdNode) effects.push({ type: 'node-created', service, node, config });
         effects.push({ type: 'published', service, node, config, seq: event.seq, itemId: id, payload: payloadXml, publisher: actor, at });
@@ -531,12 +596,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
           if (bad) return bad;
         }
       }
-      const query: ListItemsQuery =
-        itemIds !== undefined && itemIds.length > 0
-          ? { itemIds }
-          : maxItems !== undefined
-            ? { newestFirst: true, limit: Math.min(maxItems, MAX_ITEMS_PER_REQUEST) }
-            : {};
+      const byIds = itemIds !== undefined && itemIds.length > 0;
+      if (!byIds && maxItems === undefined) return await itemsPage(service, node, actor, opts.page);
+      if (!byIds) return await newestItems(service, node, actor, maxItems ?? 1);
+      const query: ListItemsQuery = { itemIds };
       // node and items at once (one round trip); the items of a denied read are dropped unseen
       const found = await storage.getNodeItems(service, node, query);
       if (!found) return fail('node-not-found');
@@ -591,8 +654,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
       const at = opts.at ?? now();
       const full = buildConfig(config);
       return await write<NodeOutcome>(async (tx) => {
-        const { created } = await tx.createNode(service, node, full, at);
+        const { created, usage } = await tx.createNode(service, node, full, at);
         if (!created) return fail('conflict', 'node exists');
+        const over = usage && limits.nodeCreated(service, node, usage);
+        if (over) return over;
         return ok({ service, node, config: full, effects: [{ type: 'node-created', service, node, config: full }] });
       });
     },
@@ -702,6 +767,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
           await tx.setAffiliation(stored.id, c.jid, c.affiliation, at);
           if (c.affiliation === 'outcast') removed.push(...(await tx.removeSubscriptionsOf(stored.id, c.jid)).map((x) => info(node, x)));
         }
+        if (parsed.some((c) => c.affiliation !== 'none')) {
+          const over = limits.affiliationsSet(service, node, (await tx.countMembers(stored.id)).affiliations);
+          if (over) return over;
+        }
         const effects: PubsubEffect[] = [{ type: 'affiliations-changed', service, node, changes: parsed, removedSubscriptions: removed }];
         return ok({ service, node, config: stored.config, effects });
       });
@@ -741,6 +810,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
             if (gone) effects.push({ type: 'unsubscribed', service, node, subscription: info(node, gone) });
           }
         }
+        if (effects.some((e) => e.type === 'subscribed')) {
+          const over = limits.subscriptionsAdded(service, node, (await tx.countMembers(stored.id)).subscriptions);
+          if (over) return over;
+        }
         return ok({ service, node, config: stored.config, effects });
       });
     },
@@ -767,6 +840,10 @@ export function createPubsubEngine(options: PubsubEngineOptions): PubsubEngine {
         const denied = await mayRead(stored, actor, inTx);
         if (denied) return denied;
         const { subscription, created } = await tx.addSubscription(stored.id, jid, generateSubId(), at);
+        if (created) {
+          const over = limits.subscriptionsAdded(service, node, (await tx.countMembers(stored.id)).subscriptions);
+          if (over) return over;
+        }
         const sub = info(node, subscription);
         const effect: PubsubEffect = { type: 'subscribed', service, node, config: stored.config, subscription: sub, created, lastItem: await lastItemOf(tx, stored) };
         return ok({ subscription: sub, created, effects: [effect] });

@@ -24,7 +24,12 @@ export type {
   AffiliationEntry,
   NodeAffiliation,
   SubscriptionChange,
+  ItemsPageInfo,
 } from './engine';
+export { createLimitChecks, DEFAULT_PUBSUB_LIMITS, LIMIT_NAMES } from './limits';
+export type { LimitChecks, LimitHit, LimitName, OnLimit, PubsubLimits } from './limits';
+export { NS_RSM, buildRsmPageSet, parseRsmPageRequest } from './rsm';
+export type { RsmPageRequest } from './rsm';
 export {
   DEFAULT_NODE_CONFIG,
   DEFAULT_MAX_ITEMS_PER_NODE,
@@ -77,6 +82,9 @@ export type {
   ServiceSubscription,
   StoredAffiliation,
   NodeMembers,
+  OwnerUsage,
+  ItemsPageQuery,
+  NodeItemsPage,
 } from './storage';
 export { createMemoryPubsubStorage } from './memory-storage';
 export type { MemoryPubsubStorage } from './memory-storage';

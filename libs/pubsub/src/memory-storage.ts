@@ -3,8 +3,10 @@ import type { NodeConfig } from './config';
 import { accountJid, normalizeJid } from '@dbroker/protocol';
 import {
   DuplicateRequestError,
+  type ItemsPageQuery,
   type ListItemsQuery,
   type NewNodeEvent,
+  type OwnerUsage,
   type NewPublishedItem,
   type PubsubReader,
   type PubsubStorage,
@@ -30,9 +32,13 @@ interface State {
   items: Map<number, Map<string, StoredItem>>;
   subscriptions: Map<number, Map<string, StoredSubscription>>;
   affiliations: Map<number, Map<string, SettableAffiliation>>;
+  /** By service. */
+  usage: Map<string, OwnerUsage>;
   nextNodeId: number;
   nextSeq: number;
 }
+
+const payloadBytes = (payload: string) => Buffer.byteLength(payload, 'utf8');
 
 const nodeKey = (service: string, node: string) => `${service}\u0000${node}`;
 
@@ -45,6 +51,7 @@ function copyState(s: State): State {
     items: new Map([...s.items].map(([k, m]) => [k, new Map(m)])),
     subscriptions: new Map([...s.subscriptions].map(([k, m]) => [k, new Map(m)])),
     affiliations: new Map([...s.affiliations].map(([k, m]) => [k, new Map(m)])),
+    usage: new Map([...s.usage].map(([k, u]) => [k, { ...u }])),
     nextNodeId: s.nextNodeId,
     nextSeq: s.nextSeq,
   };
@@ -118,6 +125,29 @@ function reader(get: () => State): PubsubReader {
       if (query.limit !== undefined) rows = rows.slice(0, query.limit);
       return rows.map((r) => ({ ...r }));
     },
+    async getNodeItemsPage(service, node, query: ItemsPageQuery) {
+      const n = await r.getNode(service, node);
+      if (!n) return undefined;
+      if (query.newestFirst && query.afterItemId !== undefined) throw new RangeError('getNodeItemsPage: a cursor pages oldest first only');
+      const all = await r.listItems(n.id, { newestFirst: query.newestFirst });
+      const cursor = query.afterItemId === undefined ? -1 : all.findIndex((i) => i.itemId === query.afterItemId);
+      const rest = all.slice(cursor + 1);
+      const items: StoredItem[] = [];
+      let bytes = 0;
+      for (const item of rest) {
+        if (items.length >= query.max || (items.length > 0 && bytes >= query.maxBytes)) break;
+        // the same rule as the SQL: an item comes when the bytes before it are under the budget
+        items.push(item);
+        bytes += payloadBytes(item.payload);
+      }
+      return { node: n, items, total: all.length, firstIndex: cursor + 1, cursorFound: query.afterItemId === undefined || cursor >= 0 };
+    },
+    async ownerUsage(service) {
+      return { ...(get().usage.get(service) ?? { nodes: 0, bytes: 0 }) };
+    },
+    async countMembers(nodeId) {
+      return { subscriptions: get().subscriptions.get(nodeId)?.size ?? 0, affiliations: get().affiliations.get(nodeId)?.size ?? 0 };
+    },
     async findRequest(requestId): Promise<RecordedRequest | undefined> {
       const s = get();
       const seq = s.requests.get(requestId);
@@ -145,6 +175,7 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
     items: new Map(),
     subscriptions: new Map(),
     affiliations: new Map(),
+    usage: new Map(),
     nextNodeId: 1,
     nextSeq: 1,
   };
@@ -157,6 +188,14 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
       if (!n) throw new Error(`node ${id} does not exist`);
       return n;
     };
+    const adjustUsage = (nodeId: number, bytes: number, nodes = 0): OwnerUsage => {
+      const service = nodeById(nodeId).service;
+      const u = work.usage.get(service) ?? { nodes: 0, bytes: 0 };
+      const next = { nodes: u.nodes + nodes, bytes: u.bytes + bytes };
+      work.usage.set(service, next);
+      return { ...next };
+    };
+    const bytesOf = (nodeId: number, ids: readonly string[]) => ids.reduce((sum, id) => sum + payloadBytes(work.items.get(nodeId)?.get(id)?.payload ?? ''), 0);
     const tx: PubsubTransaction = {
       ...base,
       lockNode: (service, node) => base.getNode(service, node),
@@ -169,7 +208,8 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
         work.items.set(created.id, new Map());
         work.subscriptions.set(created.id, new Map());
         work.affiliations.set(created.id, new Map());
-        return { node: { ...created, config: cloneConfig(config) }, created: true };
+        const usage = adjustUsage(created.id, 0, 1);
+        return { node: { ...created, config: cloneConfig(config) }, created: true, usage };
       },
       async appendEvent(event: NewNodeEvent) {
         nodeById(event.nodeId);
@@ -183,14 +223,20 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
         if (!Number.isInteger(keep) || keep < 1) throw new RangeError('publishItem: keep must be a positive integer');
         const { nodeId, itemId, payload, requestId, at } = item;
         const event = await tx.appendEvent({ nodeId, kind: 'publish', itemId, payload, publisher: item.publisher, requestId, at });
+        const before = adjustUsage(nodeId, 0).bytes;
         await tx.upsertItem({ nodeId, itemId, payload, publisher: event.publisher, publishedSeq: event.seq, publishedAt: at });
-        return { event, trimmed: await tx.trimItems(nodeId, keep) };
+        const trimmed = await tx.trimItems(nodeId, keep);
+        const usage = adjustUsage(nodeId, 0);
+        return { event, trimmed, usage, bytesDelta: usage.bytes - before };
       },
       async upsertItem(item) {
         nodeById(item.nodeId);
+        adjustUsage(item.nodeId, payloadBytes(item.payload) - bytesOf(item.nodeId, [item.itemId]));
         work.items.get(item.nodeId)?.set(item.itemId, { ...item });
       },
       async deleteItem(nodeId, itemId) {
+        if (!work.items.get(nodeId)?.has(itemId)) return false;
+        adjustUsage(nodeId, -bytesOf(nodeId, [itemId]));
         return work.items.get(nodeId)?.delete(itemId) ?? false;
       },
       async trimItems(nodeId, keep) {
@@ -198,6 +244,7 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
         if (!items || items.size <= keep) return [];
         const oldestFirst = [...items.values()].sort((a, b) => a.publishedSeq - b.publishedSeq);
         const removed = oldestFirst.slice(0, items.size - keep).map((i) => i.itemId);
+        adjustUsage(nodeId, -bytesOf(nodeId, removed));
         for (const id of removed) items.delete(id);
         return removed;
       },
@@ -210,12 +257,16 @@ export function createMemoryPubsubStorage(): MemoryPubsubStorage {
       async purgeItems(nodeId) {
         const items = work.items.get(nodeId);
         const removed = [...(items?.keys() ?? [])];
+        adjustUsage(nodeId, -bytesOf(nodeId, removed));
         items?.clear();
         return removed;
       },
       async markNodeDeleted(nodeId) {
         const n = nodeById(nodeId);
-        if (work.nodes.get(nodeKey(n.service, n.node))?.id === nodeId) work.nodes.delete(nodeKey(n.service, n.node));
+        if (work.nodes.get(nodeKey(n.service, n.node))?.id === nodeId) {
+          adjustUsage(nodeId, -bytesOf(nodeId, [...(work.items.get(nodeId)?.keys() ?? [])]), -1);
+          work.nodes.delete(nodeKey(n.service, n.node));
+        }
         work.items.set(nodeId, new Map());
         work.subscriptions.set(nodeId, new Map());
         work.affiliations.set(nodeId, new Map());

@@ -3,10 +3,12 @@ import { normalizeJid } from '@dbroker/protocol';
 import { normaliseConfig } from './config';
 import {
   DuplicateRequestError,
+  type ItemsPageQuery,
   type ListItemsQuery,
   type NewNodeEvent,
   type NewPublishedItem,
   type NodeEventKind,
+  type OwnerUsage,
   type PubsubReader,
   type PubsubStorage,
   type PubsubTransaction,
@@ -126,15 +128,32 @@ const SUB_COLUMNS = 'node_id, jid, subid, state, created_at';
 /** Not a deleted node's tombstone. */
 const LIVE = 'deleted_at is null';
 const UPSERT_SET = 'payload = excluded.payload, publisher = excluded.publisher, published_seq = excluded.published_seq, published_at = excluded.published_at';
+/**
+ * Owner usage (`pubsub_owner_usage`) is adjusted by the statement that changes it, as a CTE `u`: the row
+ * of the service of node $1 loses `bytes` (an expression over the CTE `d` of removed items, each with
+ * its `b` = `octet_length(payload)`) and `nodes`. No row is locked when nothing was removed.
+ */
+const USAGE_DOWN = (nodes = '0') =>
+  `u as (update pubsub_owner_usage set bytes = bytes - (select coalesce(sum(b), 0) from d), nodes = nodes - ${nodes} ` +
+  `where service = (select service from pubsub_nodes where id = $1) and exists (select 1 from d))`;
 
 const SQL = {
   getNode: { name: 'dbroker_pubsub_get_live_node', text: `select ${NODE_COLUMNS} from pubsub_nodes where service = $1 and node = $2 and ${LIVE}` },
   lockNode: { name: 'dbroker_pubsub_lock_live_node', text: `select ${NODE_COLUMNS} from pubsub_nodes where service = $1 and node = $2 and ${LIVE} for update` },
+  /** The node and, when it is new, the owner's usage counting it. */
   createNode: {
-    name: 'dbroker_pubsub_create_live_node',
+    name: 'dbroker_pubsub_create_live_node_counted',
     text:
-      `insert into pubsub_nodes (service, node, config, created_at) values ($1, $2, $3::text::jsonb, $4) ` +
-      `on conflict (service, node) where ${LIVE} do nothing returning ${NODE_COLUMNS}`,
+      `with n as (insert into pubsub_nodes (service, node, config, created_at) values ($1, $2, $3::text::jsonb, $4) ` +
+      `on conflict (service, node) where ${LIVE} do nothing returning ${NODE_COLUMNS}), ` +
+      `u as (insert into pubsub_owner_usage as o (service, nodes, bytes) select $1, 1, 0 from n ` +
+      `on conflict (service) do update set nodes = o.nodes + 1 returning o.nodes, o.bytes) ` +
+      `select n.*, u.nodes as usage_nodes, u.bytes as usage_bytes from n, u`,
+  },
+  ownerUsage: { name: 'dbroker_pubsub_owner_usage', text: `select nodes, bytes from pubsub_owner_usage where service = $1` },
+  countMembers: {
+    name: 'dbroker_pubsub_count_members',
+    text: `select (select count(*) from pubsub_subscriptions where node_id = $1) as subscriptions, (select count(*) from pubsub_affiliations where node_id = $1) as affiliations`,
   },
   // collate "C": code point order, as the memory storage sorts
   listNodes: { name: 'dbroker_pubsub_list_nodes', text: `select ${NODE_COLUMNS} from pubsub_nodes where service = $1 and ${LIVE} order by node collate "C"` },
@@ -173,12 +192,19 @@ const SQL = {
       `where n.service = $1 and n.node = $2 and n.${LIVE} and a.jid = $3`,
   },
   updateConfig: { name: 'dbroker_pubsub_update_config', text: `update pubsub_nodes set config = $2::text::jsonb where id = $1` },
-  purgeItems: { name: 'dbroker_pubsub_purge_items', text: `delete from pubsub_items where node_id = $1 returning item_id` },
+  purgeItems: {
+    name: 'dbroker_pubsub_purge_items_counted',
+    text: `with d as (delete from pubsub_items where node_id = $1 returning item_id, octet_length(payload) as b), ${USAGE_DOWN()} select item_id from d`,
+  },
+  // a live node counts once: only its first deletion lowers `nodes`
   markNodeDeleted: {
-    name: 'dbroker_pubsub_mark_node_deleted',
+    name: 'dbroker_pubsub_mark_node_deleted_counted',
     text:
-      `with i as (delete from pubsub_items where node_id = $1), s as (delete from pubsub_subscriptions where node_id = $1), ` +
-      `a as (delete from pubsub_affiliations where node_id = $1) update pubsub_nodes set deleted_at = $2 where id = $1`,
+      `with d as (delete from pubsub_items where node_id = $1 returning octet_length(payload) as b), s as (delete from pubsub_subscriptions where node_id = $1), ` +
+      `a as (delete from pubsub_affiliations where node_id = $1), ` +
+      `u as (update pubsub_owner_usage set bytes = bytes - (select coalesce(sum(b), 0) from d), nodes = nodes - 1 ` +
+      `where service = (select service from pubsub_nodes where id = $1 and ${LIVE})) ` +
+      `update pubsub_nodes set deleted_at = $2 where id = $1`,
   },
   // `payload is not null`: the partial index pubsub_node_events_item_payload_idx holds exactly these rows
   erasePayloadsOfItem: {
@@ -228,32 +254,46 @@ const SQL = {
     text: `insert into pubsub_node_events (node_id, kind, item_id, payload, publisher, request_id, at) values ($1, $2, $3, $4, $5, $6, $7) returning seq`,
   },
   upsertItem: {
-    name: 'dbroker_pubsub_upsert_item',
-    text: `insert into pubsub_items (node_id, ${ITEM_COLUMNS}) values ($1, $2, $3, $4, $5, $6) on conflict (node_id, item_id) do update set ${UPSERT_SET}`,
-  },
-  deleteItem: { name: 'dbroker_pubsub_delete_item', text: `delete from pubsub_items where node_id = $1 and item_id = $2 returning item_id` },
-  trimItems: {
-    name: 'dbroker_pubsub_trim_items',
+    name: 'dbroker_pubsub_upsert_item_counted',
     text:
-      `delete from pubsub_items where node_id = $1 and item_id in ` +
-      `(select item_id from pubsub_items where node_id = $1 order by published_seq desc offset $2) returning item_id`,
+      `with old as (select octet_length(payload) as b from pubsub_items where node_id = $1 and item_id = $2), ` +
+      `up as (insert into pubsub_items (node_id, ${ITEM_COLUMNS}) values ($1, $2, $3, $4, $5, $6) on conflict (node_id, item_id) do update set ${UPSERT_SET}) ` +
+      `insert into pubsub_owner_usage as o (service, nodes, bytes) select service, 0, octet_length($3::text) - coalesce((select b from old), 0) from pubsub_nodes where id = $1 ` +
+      `on conflict (service) do update set bytes = o.bytes + excluded.bytes`,
+  },
+  deleteItem: {
+    name: 'dbroker_pubsub_delete_item_counted',
+    text: `with d as (delete from pubsub_items where node_id = $1 and item_id = $2 returning item_id, octet_length(payload) as b), ${USAGE_DOWN()} select item_id from d`,
+  },
+  trimItems: {
+    name: 'dbroker_pubsub_trim_items_counted',
+    text:
+      `with d as (delete from pubsub_items where node_id = $1 and item_id in ` +
+      `(select item_id from pubsub_items where node_id = $1 order by published_seq desc offset $2) returning item_id, octet_length(payload) as b), ` +
+      `${USAGE_DOWN()} select item_id from d`,
   },
   /**
-   * `publishItem`: the event, the item (upserted with the event's seq) and the trim in one statement. The
-   * sub-statements share one snapshot, so the trim cannot see the new version of the item: it keeps the
-   * newest `keep - 1` of the others ($7), which is what trimming after the upsert keeps, the new version
-   * being the newest (its seq is above every seq already in the node, whose writers held the node lock).
+   * `publishItem`: the event, the item (upserted with the event's seq), the trim and the owner's usage in
+   * one statement. The sub-statements share one snapshot, so the trim cannot see the new version of the
+   * item: it keeps the newest `keep - 1` of the others ($7), which is what trimming after the upsert keeps,
+   * the new version being the newest (its seq is above every seq already in the node, whose writers held
+   * the node lock). For the same reason `old` is the version the upsert replaces. Usage changes by the new
+   * payload's bytes less the replaced and the trimmed ones.
    */
   publishItem: {
-    name: 'dbroker_pubsub_publish_item',
+    name: 'dbroker_pubsub_publish_item_counted',
     text:
-      `with ev as (insert into pubsub_node_events (node_id, kind, item_id, payload, publisher, request_id, at) ` +
+      `with old as (select octet_length(payload) as b from pubsub_items where node_id = $1 and item_id = $2), ` +
+      `ev as (insert into pubsub_node_events (node_id, kind, item_id, payload, publisher, request_id, at) ` +
       `values ($1, 'publish', $2, $3, $4, $5, $6) returning seq), ` +
       `up as (insert into pubsub_items (node_id, ${ITEM_COLUMNS}) select $1, $2, $3, $4, ev.seq, $6 from ev ` +
       `on conflict (node_id, item_id) do update set ${UPSERT_SET}), ` +
       `trimmed as (delete from pubsub_items where node_id = $1 and item_id <> $2 and item_id in ` +
-      `(select item_id from pubsub_items where node_id = $1 and item_id <> $2 order by published_seq desc offset $7) returning item_id) ` +
-      `select ev.seq, array(select item_id from trimmed) as trimmed from ev`,
+      `(select item_id from pubsub_items where node_id = $1 and item_id <> $2 order by published_seq desc offset $7) returning item_id, octet_length(payload) as b), ` +
+      `delta as (select octet_length($3::text) - coalesce((select b from old), 0) - coalesce((select sum(b) from trimmed), 0) as d), ` +
+      `u as (insert into pubsub_owner_usage as o (service, nodes, bytes) select n.service, 0, (select d from delta) from pubsub_nodes n where n.id = $1 ` +
+      `on conflict (service) do update set bytes = o.bytes + excluded.bytes returning o.nodes, o.bytes) ` +
+      `select ev.seq, array(select item_id from trimmed) as trimmed, u.nodes as usage_nodes, u.bytes as usage_bytes, (select d from delta) as bytes_delta from ev, u`,
   },
 } as const satisfies Record<string, RawQuery>;
 
@@ -271,6 +311,27 @@ function nodeItemsQuery(name: string, itemsWhere: string, orderLimit: string): R
       `where node_id = (select id from pubsub_nodes where service = $1 and node = $2 and ${LIVE})${itemsWhere}${orderLimit})`,
   };
 }
+
+/**
+ * `getNodeItemsPage`: the node row (k = 0, with the item count, the cursor's position and whether it was
+ * found), then the page (k = 1), one snapshot, one round trip. $3 the cursor item id (null: from the
+ * oldest), $4 the most items, $5 the byte budget: an item comes when the payloads before it in the page
+ * are under the budget (the first always comes). `octet_length` reads the stored size, not the value.
+ */
+const nodeItemsPage = (order: 'asc' | 'desc'): RawQuery => ({
+  name: `dbroker_pubsub_live_node_items_page_${order}`,
+  text:
+    `with n as (select ${NODE_COLUMNS} from pubsub_nodes where service = $1 and node = $2 and ${LIVE}), ` +
+    `c as (select published_seq from pubsub_items where node_id = (select id from n) and item_id = $3::text), ` +
+    `w as (select ${ITEM_COLUMNS}, row_number() over o as rn, sum(octet_length(payload)) over o - octet_length(payload) as before_bytes ` +
+    `from pubsub_items where node_id = (select id from n) and ($3::text is null or published_seq > (select published_seq from c)) window o as (order by published_seq ${order})) ` +
+    `select 0 as k, ${NODE_COLUMNS}, null::text as item_id, null::text as payload, null::text as publisher, null::bigint as published_seq, null::timestamptz as published_at, ` +
+    `(select count(*) from pubsub_items where node_id = n.id) as total, ` +
+    `(select count(*) from pubsub_items where node_id = n.id and published_seq <= coalesce((select published_seq from c), 0)) as first_index, ` +
+    `($3::text is null or exists (select 1 from c)) as cursor_found from n ` +
+    `union all (select 1, null, null, null, null, null, ${ITEM_COLUMNS}, null, null, null from w where rn <= $4 and (rn = 1 or before_bytes < $5))`,
+});
+const NODE_ITEMS_PAGE = { asc: nodeItemsPage('asc'), desc: nodeItemsPage('desc') };
 
 const NODE_ITEMS = {
   byIds: nodeItemsQuery('dbroker_pubsub_live_node_items_by_ids', ' and item_id = any($3::text[])', ''),
@@ -321,6 +382,28 @@ function reader(db: RawExecutor): PubsubReader {
       // a union's rows come in branch order, but nothing promises it: sort (seqs are unique)
       items.sort(query.newestFirst ? (a, b) => b.publishedSeq - a.publishedSeq : (a, b) => a.publishedSeq - b.publishedSeq);
       return { node: stored, items };
+    },
+
+    async getNodeItemsPage(service, node, query: ItemsPageQuery) {
+      type Row = NodeItemsRow & { total: Int8 | null; first_index: Int8 | null; cursor_found: boolean | null };
+      if (query.newestFirst && query.afterItemId !== undefined) throw new RangeError('getNodeItemsPage: a cursor pages oldest first only');
+      const rows = await run<Row>(db, NODE_ITEMS_PAGE[query.newestFirst ? 'desc' : 'asc'], [service, node, query.afterItemId ?? null, query.max, query.maxBytes]);
+      const nodeRow = rows.find((r) => Number(r.k) === 0);
+      if (!nodeRow) return undefined;
+      const stored = toNode(nodeRow as NodeRow);
+      const items = rows.filter((r) => Number(r.k) !== 0).map((r) => toItem(stored.id, r as ItemRow));
+      items.sort(query.newestFirst ? (a, b) => b.publishedSeq - a.publishedSeq : (a, b) => a.publishedSeq - b.publishedSeq);
+      return { node: stored, items, total: Number(nodeRow.total), firstIndex: Number(nodeRow.first_index), cursorFound: nodeRow.cursor_found === true };
+    },
+
+    async ownerUsage(service): Promise<OwnerUsage> {
+      const r = (await run<{ nodes: Int8; bytes: Int8 }>(db, SQL.ownerUsage, [service]))[0];
+      return r ? { nodes: Number(r.nodes), bytes: Number(r.bytes) } : { nodes: 0, bytes: 0 };
+    },
+
+    async countMembers(nodeId) {
+      const r = (await run<{ subscriptions: Int8; affiliations: Int8 }>(db, SQL.countMembers, [nodeId]))[0];
+      return { subscriptions: Number(r?.subscriptions ?? 0), affiliations: Number(r?.affiliations ?? 0) };
     },
 
     async listNodes(service) {
@@ -380,9 +463,10 @@ function transaction(tx: RawExecutor): PubsubTransaction {
     lockNode,
 
     async createNode(service, node, config, at) {
-      const inserted = await run<NodeRow>(tx, SQL.createNode, [service, node, JSON.stringify(config), at]);
+      const inserted = await run<NodeRow & { usage_nodes: Int8; usage_bytes: Int8 }>(tx, SQL.createNode, [service, node, JSON.stringify(config), at]);
       // a new row is ours until commit (nobody else can see it): no lock needed
-      if (inserted[0]) return { node: toNode(inserted[0]), created: true };
+      const row = inserted[0];
+      if (row) return { node: toNode(row), created: true, usage: { nodes: Number(row.usage_nodes), bytes: Number(row.usage_bytes) } };
       // a concurrent creator won; the conflict waited for its commit, so the row is visible now
       const existing = await lockNode(service, node);
       if (!existing) throw new Error(`pubsub node ${service} ${node} vanished while being created`);
@@ -406,15 +490,21 @@ function transaction(tx: RawExecutor): PubsubTransaction {
       if (!Number.isInteger(keep) || keep < 1) throw new RangeError('publishItem: keep must be a positive integer');
       const { nodeId, itemId, payload, requestId, at } = item;
       const publisher = item.publisher === null ? null : jidKey(item.publisher);
-      let rows: Array<{ seq: Int8; trimmed: string[] }>;
+      type Row = { seq: Int8; trimmed: string[]; usage_nodes: Int8; usage_bytes: Int8; bytes_delta: Int8 };
+      let rows: Row[];
       try {
-        rows = await run<{ seq: Int8; trimmed: string[] }>(tx, SQL.publishItem, [nodeId, itemId, payload, publisher, requestId, at, keep - 1]);
+        rows = await run<Row>(tx, SQL.publishItem, [nodeId, itemId, payload, publisher, requestId, at, keep - 1]);
       } catch (err) {
         throw duplicateOr(err, requestId);
       }
       const row = rows[0];
       if (!row) throw new Error('insert returned no row');
-      return { event: { seq: Number(row.seq), nodeId, kind: 'publish', itemId, payload, publisher, requestId, at }, trimmed: row.trimmed };
+      return {
+        event: { seq: Number(row.seq), nodeId, kind: 'publish', itemId, payload, publisher, requestId, at },
+        trimmed: row.trimmed,
+        usage: { nodes: Number(row.usage_nodes), bytes: Number(row.usage_bytes) },
+        bytesDelta: Number(row.bytes_delta),
+      };
     },
 
     async upsertItem(item) {

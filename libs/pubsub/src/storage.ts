@@ -99,6 +99,35 @@ export interface ListItemsQuery {
   limit?: number | undefined;
 }
 
+/** What one owner stores: live nodes, and the UTF-8 bytes of the payloads of their current items. */
+export interface OwnerUsage {
+  nodes: number;
+  bytes: number;
+}
+
+/** One page of a node's items in publication order (XEP-0059 over XEP-0060 §6.5). */
+export interface ItemsPageQuery {
+  /** Items published after this one (its id); absent: from the oldest. */
+  afterItemId?: string | undefined;
+  /** At most this many items (0: none, only the counts). */
+  max: number;
+  /** Stop before an item that would take the payloads of the page past this many bytes (the first item always comes). */
+  maxBytes: number;
+  /** The newest items first (XEP-0060 §6.5.7 `max_items`); no cursor then. */
+  newestFirst?: boolean | undefined;
+}
+
+export interface NodeItemsPage {
+  node: StoredNode;
+  items: StoredItem[];
+  /** Items in the node. */
+  total: number;
+  /** Position of the page's first item among all of them (oldest = 0). */
+  firstIndex: number;
+  /** False when `afterItemId` names no current item of the node. */
+  cursorFound: boolean;
+}
+
 export interface NodeWithItems {
   node: StoredNode;
   items: StoredItem[];
@@ -122,6 +151,12 @@ export interface PubsubReader extends AffiliationLookup {
   /** `getNode` and then `listItems` of that node, as of one moment (one round trip on Postgres). */
   getNodeItems(service: string, node: string, query?: ListItemsQuery): Promise<NodeWithItems | undefined>;
   findRequest(requestId: string): Promise<RecordedRequest | undefined>;
+  /** `getNode` and one page of its items, as of one moment (one round trip on Postgres). */
+  getNodeItemsPage(service: string, node: string, query: ItemsPageQuery): Promise<NodeItemsPage | undefined>;
+  /** The owner's usage (zero when it has stored nothing). */
+  ownerUsage(service: string): Promise<OwnerUsage>;
+  /** How many subscriptions and affiliations a node has. */
+  countMembers(nodeId: number): Promise<{ subscriptions: number; affiliations: number }>;
 }
 
 export interface PubsubTransaction extends PubsubReader {
@@ -129,17 +164,20 @@ export interface PubsubTransaction extends PubsubReader {
   lockNode(service: string, node: string): Promise<StoredNode | undefined>;
   /**
    * Creates the node unless it exists (a concurrent creator may win); either way returns it locked and
-   * whether this call created it.
+   * whether this call created it. Every storage keeps `OwnerUsage` in step with its writes: creating,
+   * deleting, storing, replacing, trimming, retracting and purging items all adjust it in the same
+   * transaction. `usage` is the owner's usage including the new node (only when created).
    */
-  createNode(service: string, node: string, config: NodeConfig, at: Date): Promise<{ node: StoredNode; created: boolean }>;
+  createNode(service: string, node: string, config: NodeConfig, at: Date): Promise<{ node: StoredNode; created: boolean; usage?: OwnerUsage | undefined }>;
   /** Appends to the log. Throws `DuplicateRequestError` when `requestId` was already recorded. */
   appendEvent(event: NewNodeEvent): Promise<StoredNodeEvent>;
   /**
    * A publish on a node that persists items, in one step: `appendEvent` of a `publish` event carrying the
    * payload, `upsertItem` of that version (`publishedSeq` = the event's seq, `publishedAt` = `at`), then
    * `trimItems(nodeId, keep)`. `keep` is at least 1. Throws `DuplicateRequestError` like `appendEvent`.
+   * Returns the owner's usage after it and by how many bytes this publish changed it.
    */
-  publishItem(item: NewPublishedItem, keep: number): Promise<{ event: StoredNodeEvent; trimmed: string[] }>;
+  publishItem(item: NewPublishedItem, keep: number): Promise<{ event: StoredNodeEvent; trimmed: string[]; usage: OwnerUsage; bytesDelta: number }>;
   /** Inserts or replaces the current item (a re-published id moves to the newest position). */
   upsertItem(item: StoredItem): Promise<void>;
   /** Removes a current item; false when it did not exist. */

@@ -16,6 +16,7 @@ import {
   PEP_IDENTITY,
 } from './features';
 import { accountJid } from '@dbroker/protocol';
+import { buildRsmPageSet, NS_RSM, parseRsmPageRequest } from './rsm';
 import { serializeStandalone } from './xml';
 
 /**
@@ -54,6 +55,11 @@ export const PUBSUB_ERROR_TABLE: Readonly<Record<PubsubProtocolErrorName, Stanza
   'invalid-jid': { type: 'modify', condition: 'bad-request', app: 'invalid-jid' },
   'not-subscribed': { type: 'cancel', condition: 'unexpected-request', app: 'not-subscribed' },
   'invalid-subid': { type: 'modify', condition: 'not-acceptable', app: 'invalid-subid' },
+  // per-user limits (limits.ts says why each condition)
+  'max-nodes-exceeded': { type: 'cancel', condition: 'policy-violation', app: 'max-nodes-exceeded' },
+  'quota-exceeded': { type: 'wait', condition: 'resource-constraint' },
+  'too-many-subscriptions': { type: 'wait', condition: 'policy-violation', app: 'too-many-subscriptions' },
+  'too-many-affiliations': { type: 'cancel', condition: 'policy-violation' },
   internal: { type: 'cancel', condition: 'internal-server-error' },
   'nodeid-required': { type: 'modify', condition: 'bad-request', app: 'nodeid-required' },
   'invalid-payload': { type: 'modify', condition: 'bad-request', app: 'invalid-payload' },
@@ -197,11 +203,19 @@ async function items(iq: Element, pubsub: Element, ctx: PubsubIqContext, owner: 
     if (id === undefined || id === '') throw refuse('item-required', 'item without id');
     itemIds.push(id);
   }
-  const result = await ctx.engine.getItems(owner, node, actor, { maxItems, itemIds: itemIds.length > 0 ? itemIds : undefined });
+  // XEP-0059 paging of a retrieval of all items (with max_items or ids the set is ignored)
+  const rsmSet = pubsub.getChild('set', NS_RSM);
+  const rsm = rsmSet ? parseRsmPageRequest(rsmSet) : undefined;
+  if (rsm && !rsm.ok) throw refuse(rsm.error, rsm.text, rsm.error === 'unsupported' ? 'retrieve-items' : undefined);
+  const page = rsm?.value;
+  const result = await ctx.engine.getItems(owner, node, actor, { maxItems, itemIds: itemIds.length > 0 ? itemIds : undefined, page });
   if (!result.ok) throw engineError(result);
   // stored payloads were size-checked when published (the limit may have been raised since)
-  const children = result.value.items.map((i) => xml('item', { id: i.id }, parseXml(i.payload, STORED_XML_LIMITS)));
-  return resultIq(iq, xml('pubsub', { xmlns: NS_PUBSUB }, xml('items', { node }, ...children)));
+  const got = result.value;
+  const children = got.items.map((i) => xml('item', { id: i.id }, parseXml(i.payload, STORED_XML_LIMITS)));
+  // a page says where it lies when it was asked for or is not the whole node (XEP-0060 §6.5.4)
+  const set = got.page && (page || got.page.firstIndex > 0 || got.items.length < got.page.count) ? buildRsmPageSet(got.items.map((i) => i.id), got.page.firstIndex, got.page.count) : undefined;
+  return resultIq(iq, xml('pubsub', { xmlns: NS_PUBSUB }, xml('items', { node }, ...children), ...(set ? [set] : [])));
 }
 
 function parseNotify(raw: string | undefined): boolean | undefined {

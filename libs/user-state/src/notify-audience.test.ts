@@ -123,16 +123,35 @@ for (const backend of BACKENDS) {
       assert.equal(ingress.calls.length, calls);
     });
 
+    test('maxResources bounds the audience: the owner first, then contacts; the rest is counted and never resolved', async () => {
+      await presence.applyPresence(online(`${OWNER}/phone`, AVATAR.caps));
+      await presence.applyPresence(online(`${OWNER}/desk`));
+      await presence.applyPresence(online('bob@example.org/pc', AVATAR.caps));
+      await presence.applyPresence(online('bob@example.org/tab', MOOD.caps));
+      await presence.applyPresence(online('dave@example.org/1', SILENT.caps));
+      await presence.applyPresence(online('eve@example.org/1', AVATAR.caps));
+      clock.advance(1);
+      const { ingress, roster, caps } = deps();
+      const audience = await buildAudience({ owner: OWNER, roster, presence, caps, maxResources: 3 });
+      assert.deepEqual(audience.ownerResources, [`${OWNER}/desk`, `${OWNER}/phone`]);
+      assert.deepEqual(audience.contacts.map((c) => c.fullJid), ['bob@example.org/pc']);
+      assert.equal(audience.truncated, 3);
+      assert.deepEqual(ingress.calls.filter((c) => c.kind === 'disco-info').map((c) => c.node), [`${AVATAR.caps.node}#${AVATAR.caps.ver}`]);
+      const exact = await buildAudience({ owner: OWNER, roster, presence, caps, maxResources: 6 });
+      assert.equal(exact.contacts.length + exact.ownerResources.length, 6);
+      assert.equal(exact.truncated, 0);
+    });
+
     test('no roster (fetch failed, nothing cached): no contacts, the owner still gets its own', async () => {
       await presence.applyPresence(online(`${OWNER}/phone`));
       await presence.applyPresence(online('bob@example.org/pc', AVATAR.caps));
       const { roster, caps } = deps(() => ({ v: 1, ok: false, error: 'no-permission', reason: 'roster not granted' }));
-      assert.deepEqual(await buildAudience({ owner: OWNER, roster, presence, caps }), { ownerResources: [`${OWNER}/phone`], contacts: [] });
+      assert.deepEqual(await buildAudience({ owner: OWNER, roster, presence, caps }), { ownerResources: [`${OWNER}/phone`], contacts: [], truncated: 0 });
     });
 
     test('nobody online: empty', async () => {
       const { roster, caps } = deps();
-      assert.deepEqual(await buildAudience({ owner: OWNER, roster, presence, caps }), { ownerResources: [], contacts: [] });
+      assert.deepEqual(await buildAudience({ owner: OWNER, roster, presence, caps }), { ownerResources: [], contacts: [], truncated: 0 });
     });
   });
 }

@@ -21,6 +21,8 @@ export interface Audience {
   ownerResources: string[];
   /** Online resources of the owner's roster items, whatever the subscription: the pubsub planner filters by access model. */
   contacts: AudienceContact[];
+  /** Online contact resources left out by `maxResources` (0 when none). */
+  truncated: number;
 }
 
 export interface BuildAudienceInput {
@@ -29,6 +31,11 @@ export interface BuildAudienceInput {
   roster: Pick<RosterCache, 'getRoster'>;
   presence: Pick<PresenceStore, 'onlineResourcesOf'>;
   caps: CapsResolver;
+  /**
+   * Most online resources considered (the owner's first): bounds the caps resolutions and the audience
+   * of one notification. Default: no bound.
+   */
+  maxResources?: number | undefined;
 }
 
 /** The `+notify` node names among `features`. */
@@ -47,23 +54,26 @@ export function notifyNodesOf(features: Iterable<string> | null): ReadonlySet<st
  * `+notify` interests of each contact resource from its caps (resolved concurrently; an unresolvable caps
  * gives no interests). Database errors are thrown.
  */
-export async function buildAudience({ owner: ownerJid, roster, presence, caps }: BuildAudienceInput): Promise<Audience> {
+export async function buildAudience({ owner: ownerJid, roster, presence, caps, maxResources = Number.POSITIVE_INFINITY }: BuildAudienceInput): Promise<Audience> {
   const owner = bareJid(ownerJid);
-  if (owner === null) return { ownerResources: [], contacts: [] };
+  if (owner === null) return { ownerResources: [], contacts: [], truncated: 0 };
   const items = (await roster.getRoster(owner)) ?? [];
   const byJid = new Map<string, CachedRosterItem>();
   for (const item of items) if (item.jid !== owner && item.subscription !== 'remove') byJid.set(item.jid, item);
   const resources = await presence.onlineResourcesOf([owner, ...byJid.keys()]);
 
   const ownerResources: string[] = [];
+  for (const r of resources) if (r.bareJid === owner && ownerResources.length < maxResources) ownerResources.push(r.fullJid);
   const pending: Array<Promise<AudienceContact>> = [];
+  let truncated = 0;
   for (const r of resources) {
-    if (r.bareJid === owner) {
-      ownerResources.push(r.fullJid);
-      continue;
-    }
+    if (r.bareJid === owner) continue;
     const item = byJid.get(r.bareJid);
     if (!item || item.subscription === 'remove') continue;
+    if (ownerResources.length + pending.length >= maxResources) {
+      truncated++;
+      continue;
+    }
     const subscription = item.subscription;
     pending.push(
       (r.caps ? caps.features(r.fullJid, r.caps) : Promise.resolve(null)).then((features) => ({
@@ -75,5 +85,5 @@ export async function buildAudience({ owner: ownerJid, roster, presence, caps }:
       })),
     );
   }
-  return { ownerResources, contacts: await Promise.all(pending) };
+  return { ownerResources, contacts: await Promise.all(pending), truncated };
 }

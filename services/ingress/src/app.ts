@@ -11,6 +11,7 @@ import { createLinkSubscription } from './link-subscription';
 import { createOutboundHandler, createOutboundSubscription } from './outbound';
 import { createPresenceForwarder } from './presence-forwarder';
 import { PrivilegeState } from './privileges';
+import { createRateLimiter, createRequestRateGate } from './rate-limit';
 import { createRequestHandler } from './request-handler';
 import { createStreamProtocols } from './stream-protocols';
 import { createUserIqHandler } from './user-iq';
@@ -131,6 +132,18 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
       events.emit({ type: 'stream.protocols', delegation, privilege });
     },
   });
+  const rateGate =
+    config.RATE_LIMIT_PER_SECOND > 0
+      ? createRequestRateGate({
+          limiter: createRateLimiter({ ratePerSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST, maxKeys: config.RATE_LIMIT_TRACKED_JIDS }),
+          ratePerSecond: config.RATE_LIMIT_PER_SECOND,
+          send,
+          events,
+          logger,
+          metrics,
+          refused: deps.metrics.counter('dbroker_ingress_rate_limited_total', 'Forwarded IQs refused because their requester was over RATE_LIMIT_PER_SECOND (answered resource-constraint)', []),
+        })
+      : undefined;
   let dispatcher: ReturnType<typeof createDispatcher>;
   const handleForwarded = createRequestHandler({
     serverDomain: config.XMPP_SERVER,
@@ -146,6 +159,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     logger,
     tracer: deps.tracer,
     metrics,
+    rateGate,
     onBroken: (outer, reason, condition) => dispatcher.onBroken(outer, reason, condition),
   });
   dispatcher = createDispatcher({

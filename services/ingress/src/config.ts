@@ -40,6 +40,12 @@ export const IngressEnvSchema = z.object({
   FEATURES_TIMEOUT_MS: int(1000, 50, 30_000),
   /** How long a disco-nesting answer waits for a worker kind that does not answer yet (workers still starting). */
   FEATURES_WAIT_MS: int(15_000, 0, 30_000),
+  /** Forwarded IQs per requester bare JID per second (token bucket refill); 0 turns the limit off. */
+  RATE_LIMIT_PER_SECOND: int(50, 0, 1_000_000),
+  /** Forwarded IQs a requester may send at once (bucket size). */
+  RATE_LIMIT_BURST: int(500, 1, 1_000_000),
+  /** Requesters whose buckets are remembered (least recently seen forgotten first). */
+  RATE_LIMIT_TRACKED_JIDS: int(100_000, 1, 10_000_000),
 });
 
 export type IngressConfig = z.infer<typeof IngressEnvSchema>;

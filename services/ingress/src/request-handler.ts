@@ -19,6 +19,7 @@ import { requestSubject, routeForNamespace, type EventPublisher, type RequestEnv
 import type { Forwarder } from './forwarder';
 import type { GrantTable } from './grants';
 import type { IngressMetrics } from './metrics';
+import type { RequestRateGate } from './rate-limit';
 import type { LinkLogger } from './xmpp-link';
 
 export interface RequestHandlerDeps {
@@ -36,6 +37,8 @@ export interface RequestHandlerDeps {
   logger: LinkLogger;
   tracer: Tracer;
   metrics: IngressMetrics;
+  /** Requests per requester per second (absent: unlimited). */
+  rateGate?: RequestRateGate | undefined;
   /** Called for stanzas that fail validation before a ForwardedRequest exists. */
   onBroken: (outer: Element, reason: string, condition: StanzaErrorCondition) => void;
 }
@@ -67,6 +70,7 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
       metrics.requests.inc({ route: 'none', outcome: 'rejected', condition: 'service-unavailable' });
       return;
     }
+    if (deps.rateGate?.refuse(req)) return;
     const route = routeForNamespace(req.payloadNs);
     const subject = requestSubject(deps.subjectPrefix, deps.serverDomain, route);
 

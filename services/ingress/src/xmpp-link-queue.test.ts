@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import xml from '@xmpp/xml';
 import { startFakeXmppServer } from '../../../test/harness/fake-xmpp-server';
+import { DEFAULT_XML_LIMITS } from '@dbroker/protocol';
 import { createXmppLink } from './xmpp-link';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
@@ -21,6 +22,7 @@ test('the outbound queue of a link that is down is bounded in bytes: the oldest 
     reconnectMaxMs: 200,
     outboundQueueMax: 10_000,
     outboundQueueMaxBytes: 10_000,
+    xmlLimits: DEFAULT_XML_LIMITS,
     onDropped: (n) => (dropped += n),
   });
   try {

@@ -3,7 +3,7 @@ import { connectBus, featuresSubject, requestSubjectAnyDomain, startWorker, with
 import { MIGRATIONS_DIR, createDatabase, runMigrations, type DatabaseHandle } from '@dbroker/store';
 import type { Logger, Metrics, OpsServer } from '@dbroker/telemetry';
 import { createPgPubsubStorage, createPubsubEngine, PEP_FEATURES, PEP_IDENTITIES } from '@dbroker/pubsub';
-import type { PepConfig } from './config';
+import { pubsubLimitsOf, type PepConfig } from './config';
 import { createPepHandler } from './handler';
 import { rosterLookup } from '@dbroker/user-state';
 import { createNotifier } from './notifier';
@@ -49,7 +49,19 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
   const swept = deps.metrics.counter('dbroker_retention_deleted_rows_total', 'Rows deleted by retention and expiry sweeps, by table', ['table']);
   const sweep = startUserStateSweep({ db: database.raw, config, logger, onDeleted: (table, rows) => swept.inc({ table }, rows) });
   const historySweep = startNodeHistorySweep({ db: database.raw, config, logger, onDeleted: (table, rows) => swept.inc({ table }, rows) });
-  const engine = createPubsubEngine({ storage: createPgPubsubStorage(database.raw), roster: rosterLookup(userState.roster), maxPayloadBytes: config.MAX_PAYLOAD_BYTES, keepRetractedPayloads: config.MAM_KEEP_RETRACTED_PAYLOADS });
+  const limitHits = deps.metrics.counter('dbroker_pep_limit_hits_total', 'Requests refused, retrievals paged and notifications truncated by a per-user limit', ['limit']);
+  const engine = createPubsubEngine({
+    storage: createPgPubsubStorage(database.raw),
+    roster: rosterLookup(userState.roster),
+    maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+    maxItemsPerNode: config.MAX_ITEMS_PER_NODE,
+    keepRetractedPayloads: config.MAM_KEEP_RETRACTED_PAYLOADS,
+    limits: pubsubLimitsOf(config),
+    onLimit: (hit) => {
+      limitHits.inc({ limit: hit.limit });
+      logger.debug(hit, 'per-user limit reached');
+    },
+  });
   const sent = deps.metrics.counter('dbroker_pep_notifications_total', 'Notification messages handed to the ingress', ['kind', 'outcome']);
   const notifier = createNotifier({
     engine,
@@ -62,6 +74,10 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     concurrency: config.NOTIFY_CONCURRENCY,
     tracer: deps.tracer,
     onSent: (kind, ok) => sent.inc({ kind, outcome: ok ? 'sent' : 'failed' }),
+    maxRecipients: config.MAX_RECIPIENTS_PER_NOTIFICATION,
+    maxQueued: config.NOTIFY_QUEUE_MAX,
+    onDropped: () => sent.inc({ kind: 'notification', outcome: 'dropped' }),
+    onTruncated: () => limitHits.inc({ limit: 'recipients-per-notification' }),
   });
   const presences = deps.metrics.counter('dbroker_pep_presences_total', 'Presences applied to the shared presence state', ['kind']);
   const presenceConsumer = startPresenceConsumer({

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { commonEnv, databaseChoice, databaseChosen, databaseEnv, int, natsUrl, parseEnv } from '@dbroker/config';
+import type { PubsubLimits } from '@dbroker/pubsub';
 
 export const PepEnvSchema = z.object({
   ...commonEnv,
@@ -15,6 +16,21 @@ export const PepEnvSchema = z.object({
   /** Queue group shared by every PEP replica. */
   WORKER_QUEUE: z.string().regex(/^[A-Za-z0-9_-]+$/).default('pep'),
   MAX_PAYLOAD_BYTES: int(262_144, 256, 16 * 1024 * 1024),
+  // ---- per-user limits (libs/pubsub/src/limits.ts; README "Limits") ----
+  /** Live nodes one account may own (OMEMO adds one bundle node per device). */
+  MAX_NODES_PER_USER: int(256, 1, 1_000_000),
+  /** Bound of a node's pubsub#max_items and what `max` means; the oldest items go beyond a node's max_items. */
+  MAX_ITEMS_PER_NODE: int(1000, 1, 100_000),
+  /** UTF-8 bytes of the payloads of the current items of all of an account's nodes. */
+  MAX_BYTES_PER_USER: int(16 * 1024 * 1024, 1024, Number.MAX_SAFE_INTEGER),
+  MAX_SUBSCRIPTIONS_PER_NODE: int(1000, 1, 1_000_000),
+  MAX_AFFILIATIONS_PER_NODE: int(1000, 1, 1_000_000),
+  /** Most messages one notification fans out to (and online resources considered for it). */
+  MAX_RECIPIENTS_PER_NOTIFICATION: int(2000, 1, 1_000_000),
+  /** Items of one retrieval page (no max_items; XEP-0059), and the bound of max_items and RSM <max/>. */
+  ITEMS_PAGE_MAX: int(1000, 1, 100_000),
+  /** Payload bytes of one retrieval page (the first item always comes). */
+  ITEMS_PAGE_MAX_BYTES: int(196_608, 1024, 64 * 1024 * 1024),
   /** Pool size of the Postgres connection pool. */
   DATABASE_POOL_MAX: int(10, 1, 500),
   /** How long a roster fetched through XEP-0356 is trusted (Prosody sends no roster pushes). */
@@ -29,6 +45,8 @@ export const PepEnvSchema = z.object({
   NOTIFY_TIMEOUT_MS: int(5_000, 100, 60_000),
   /** Notification messages in flight at once per replica (beyond that, publishes wait). */
   NOTIFY_CONCURRENCY: int(64, 1, 4096),
+  /** Notification work waiting for NOTIFY_CONCURRENCY per replica; beyond it new work is dropped and counted. */
+  NOTIFY_QUEUE_MAX: int(10_000, 0, 1_000_000),
   /**
    * `true` keeps the payloads of retracted, purged and deleted items in the nodes' MAM archive. Default:
    * they are erased (the retraction stays in the history; the earlier publish entry loses its payload).
@@ -71,5 +89,16 @@ export const PepEnvSchema = z.object({
 }).refine(databaseChosen, databaseChoice);
 
 export type PepConfig = z.infer<typeof PepEnvSchema>;
+
+/** The engine's per-user limits from the configuration. */
+export const pubsubLimitsOf = (c: PepConfig): PubsubLimits => ({
+  maxPayloadBytes: c.MAX_PAYLOAD_BYTES,
+  maxNodesPerUser: c.MAX_NODES_PER_USER,
+  maxBytesPerUser: c.MAX_BYTES_PER_USER,
+  maxSubscriptionsPerNode: c.MAX_SUBSCRIPTIONS_PER_NODE,
+  maxAffiliationsPerNode: c.MAX_AFFILIATIONS_PER_NODE,
+  itemsPageMax: c.ITEMS_PAGE_MAX,
+  itemsPageMaxBytes: c.ITEMS_PAGE_MAX_BYTES,
+});
 
 export const loadPepConfig = (env: Record<string, string | undefined> = process.env): PepConfig => parseEnv(PepEnvSchema, env, 'pep');

@@ -43,11 +43,21 @@ export interface NotifierOptions {
   concurrency: number;
   tracer?: Tracer | undefined;
   onSent?: (kind: 'notification' | 'last-item', ok: boolean) => void;
+  /** Most recipients of one notification (the owner's resources first, then subscribers, then contacts). */
+  maxRecipients?: number | undefined;
+  /** Notification tasks waiting for a free slot; beyond it new work is dropped (at most once anyway). Default: 10000. */
+  maxQueued?: number | undefined;
+  /** A notification task was dropped because `maxQueued` were waiting. */
+  onDropped?: (what: string) => void;
+  /** A notification went to fewer recipients than its audience: `leftOut` were not sent to. */
+  onTruncated?: (info: { service: string; node: string; sent: number; leftOut: number }) => void;
 }
 
 export function createNotifier(opts: NotifierOptions) {
   const { engine, userState, logger } = opts;
   const roster = rosterLookup(userState.roster);
+  const maxRecipients = opts.maxRecipients ?? Number.POSITIVE_INFINITY;
+  const maxQueued = opts.maxQueued ?? 10_000;
   let active = 0;
   const waiting: Array<() => void> = [];
   const idle: Array<() => void> = [];
@@ -79,7 +89,10 @@ export function createNotifier(opts: NotifierOptions) {
         });
     };
     if (active < opts.concurrency) start();
-    else {
+    else if (waiting.length >= maxQueued) {
+      logger.warn({ what, waiting: waiting.length }, 'notification queue full: dropped');
+      opts.onDropped?.(what);
+    } else {
       // started later from another task's completion: keep the context of the request that caused it
       const ctx = context.active();
       waiting.push(() => context.with(ctx, start));
@@ -102,11 +115,11 @@ export function createNotifier(opts: NotifierOptions) {
     return new Map(res.ok ? res.value.map((a) => [bareJid(a.jid) ?? a.jid, a.affiliation as Affiliation]) : []);
   };
 
-  const audienceFor = async (effect: PubsubEffect): Promise<NotificationAudience> => {
+  const audienceFor = async (effect: PubsubEffect): Promise<NotificationAudience & { truncated: number }> => {
     const owner = effect.service;
     const cached = await userState.roster.getRoster(owner);
     const [who, members] = await Promise.all([
-      buildAudience({ owner, roster: { getRoster: async () => cached }, presence: userState.presence, caps: userState.caps }),
+      buildAudience({ owner, roster: { getRoster: async () => cached }, presence: userState.presence, caps: userState.caps, maxResources: maxRecipients }),
       // a deleted node's subscribers travel in the effect; its members are gone with it
       effect.type === 'node-deleted' ? Promise.resolve(undefined) : engine.nodeMembers(owner, effect.node),
     ]);
@@ -116,6 +129,7 @@ export function createNotifier(opts: NotifierOptions) {
       subscribers: (members?.subscriptions ?? []).map((s) => ({ jid: s.jid, subid: s.subid })),
       roster: rosterEntries(cached),
       affiliations: new Map((members?.affiliations ?? []).map((a) => [a.jid, a.affiliation as Affiliation])),
+      truncated: who.truncated,
     };
   };
 
@@ -161,9 +175,15 @@ export function createNotifier(opts: NotifierOptions) {
         run(
           'notification',
           traced('notify', { 'dbroker.effect': effect.type, 'pubsub.node': effect.node }, async () => {
-            const audience: NotificationAudience =
-              effect.type === 'subscribed' ? { ownerResources: [], subscribers: [], contacts: [] } : await audienceFor(effect);
-            const messages = planNotifications(effect, audience);
+            const audience = effect.type === 'subscribed' ? { ownerResources: [], subscribers: [], contacts: [], truncated: 0 } : await audienceFor(effect);
+            const planned = planNotifications(effect, audience);
+            // bounded fan-out: the first recipients in plan order (owner, subscribers, contacts)
+            const messages = planned.length > maxRecipients ? planned.slice(0, maxRecipients) : planned;
+            const leftOut = planned.length - messages.length + audience.truncated;
+            if (leftOut > 0) {
+              logger.warn({ requestId, service: effect.service, node: effect.node, sent: messages.length, leftOut, maxRecipients }, 'notification audience over the recipient limit: truncated');
+              opts.onTruncated?.({ service: effect.service, node: effect.node, sent: messages.length, leftOut });
+            }
             if (messages.length > 0) await deliver(server, 'notification', messages, requestId);
             logger.debug({ requestId, effect: effect.type, node: effect.node, recipients: messages.length }, 'notified');
             return messages.length;
@@ -176,7 +196,13 @@ export function createNotifier(opts: NotifierOptions) {
       run(
         'last items',
         traced('last items', { 'xmpp.from': fullJid }, async () => {
-          const messages = await lastItemsFor(fullJid, caps);
+          const planned = await lastItemsFor(fullJid, caps);
+          // one resource coming online gets at most as many messages as one notification has recipients
+          const messages = planned.length > maxRecipients ? planned.slice(0, maxRecipients) : planned;
+          if (messages.length < planned.length) {
+            logger.warn({ fullJid, sent: messages.length, leftOut: planned.length - messages.length, maxRecipients }, 'last items on presence over the recipient limit: truncated');
+            opts.onTruncated?.({ service: bareJid(fullJid) ?? fullJid, node: '', sent: messages.length, leftOut: planned.length - messages.length });
+          }
           if (messages.length > 0) await deliver(server, 'last-item', messages);
           logger.debug({ fullJid, sent: messages.length }, 'last items on presence');
           return messages.length;

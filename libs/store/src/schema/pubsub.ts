@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, index, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -81,7 +81,19 @@ export const pubsubItems = pgTable(
   (t) => [primaryKey({ columns: [t.nodeId, t.itemId] }), index('pubsub_items_node_published_seq_idx').on(t.nodeId, t.publishedSeq)],
 );
 
+/**
+ * What each owner (PEP service) stores, kept by the pubsub storage in the same transaction as every write
+ * that changes it: live nodes, and the UTF-8 bytes (`octet_length`) of the payloads of their current items.
+ * The per-user limits are checked against this row instead of counting on every write.
+ */
+export const pubsubOwnerUsage = pgTable('pubsub_owner_usage', {
+  service: text('service').primaryKey(),
+  nodes: integer('nodes').notNull().default(0),
+  bytes: bigint('bytes', { mode: 'number' }).notNull().default(0),
+});
+
 export type PubsubNodeRow = typeof pubsubNodes.$inferSelect;
 export type PubsubNodeEventRow = typeof pubsubNodeEvents.$inferSelect;
 export type NewPubsubNodeEventRow = typeof pubsubNodeEvents.$inferInsert;
 export type PubsubItemRow = typeof pubsubItems.$inferSelect;
+export type PubsubOwnerUsageRow = typeof pubsubOwnerUsage.$inferSelect;
