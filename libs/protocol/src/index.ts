@@ -13,6 +13,8 @@ export type { XmlLimitCode, XmlLimits } from './xml-limits';
 export { BoundedStreamParser } from './stream-parser';
 export type { RejectedStanza, StreamParserEvents } from './stream-parser';
 export { rejectionError, replyToRejected } from './rejected-stanza';
+export { parseRequestStanza } from './request-stanza';
+export type { ParsedRequestStanza, RequestAddress } from './request-stanza';
 export type { RejectedStanzaReply } from './rejected-stanza';
 export { cloneElement, inheritedPrefixDeclarations, usedPrefixes } from './xml-util';
 

@@ -3,6 +3,8 @@ import type { Element } from '@xmpp/xml';
 import { ProtocolError } from './errors';
 import { MAX_XML_NAME_CHARS, resolveXmlLimits, utf8Length, type XmlLimitCode, type XmlLimits } from './xml-limits';
 import { SKELETON_ATTRS, SKELETON_DEPTH, StanzaSkeleton } from './stanza-skeleton';
+
+const ADDRESSING_ATTRS: ReadonlySet<string> = new Set(['id', 'from', 'to', 'type']);
 import { ILLEGAL_CHAR, NAME_EXACT, XML_NS, decodeReferences } from './xml-chars';
 import { ElementClass } from './xml-util';
 
@@ -390,13 +392,25 @@ export class BoundedStreamParser extends EventEmitter<StreamParserEvents> {
   private addAttrValue(d: string, from: number, to: number): void {
     if (from === to) return;
     this.attrBytes += utf8Length(d, from, to);
-    if (this.attrBytes > this.limits.maxAttributeBytes) {
-      if (this.attrKeep) this.limit(to, 'attribute-too-long', `value of attribute ${this.attrName.slice(0, 64)} exceeds ${this.limits.maxAttributeBytes} bytes`);
-      this.attrKeep = false;
-      this.attrValue = '';
-      return;
+    if (this.attrBytes > this.limits.maxAttributeBytes && this.attrKeep) {
+      const sofar = this.attrValue;
+      this.limit(to, 'attribute-too-long', `value of attribute ${this.attrName.slice(0, 64)} exceeds ${this.limits.maxAttributeBytes} bytes`);
+      // The addressing of the answer is kept whatever its length (the stanza limit bounds it): without the
+      // ids the server cannot match the error to its request, and ejabberd leaves the client waiting.
+      if (!this.isAddressingAttr() || this.attrBytes > this.limits.maxBytes) {
+        this.attrKeep = false;
+        this.attrValue = '';
+        return;
+      }
+      this.attrValue = sofar;
     }
     if (this.attrKeep) this.attrValue += d.slice(from, to);
+  }
+
+  /** `id`, `from`, `to` or `type` of the stanza or of the forwarded IQ inside a delegation (depth 4). */
+  private isAddressingAttr(): boolean {
+    const depth = this.depth + 1;
+    return (depth === 1 || depth === 4) && ADDRESSING_ATTRS.has(this.attrName);
   }
 
   private endAttrValue(): void {

@@ -419,7 +419,14 @@ test('fuzz: thousands of mutated forwarded IQs through the component stream', as
   await new Promise((res) => setTimeout(res, 300));
 
   // Exactly one answer to every well-formed request; never an outer error to the server for a delegation.
+  // A mutation can give a stanza the id of another case: such ids have several rightful answers.
+  const idUses = new Map<string, number>();
+  for (const c of allCases) {
+    const id = c.el?.attrs.id ?? /^<iq\b[^>]*?\sid='([^']*)'/.exec(c.text)?.[1];
+    if (id !== undefined) idUses.set(id, (idUses.get(id) ?? 0) + 1);
+  }
   for (const [id, c] of expected) {
+    if ((idUses.get(id) ?? 0) > 1) continue;
     const answers = answersTo(id);
     assert.equal(answers.length, 1, `exactly one answer to ${c.text.slice(0, 300)} (seed ${seed})`);
     const a = answers[0]!;
@@ -430,11 +437,11 @@ test('fuzz: thousands of mutated forwarded IQs through the component stream', as
       assert.ok(innerOf(a), `a wrapper: ${a.toString()}`);
     }
   }
-  // At most one answer to anything, malformed cases included.
+  // At most one answer to anything (per case sent with that id), malformed cases included.
   const counts = new Map<string, number>();
   // (Requests that lost their id are answered with an empty one: those cannot be told apart.)
   for (const e of fx.fake.received.slice(receivedBefore)) if (e.name !== 'stream:error' && e.attrs.id) counts.set(e.attrs.id ?? '', (counts.get(e.attrs.id ?? '') ?? 0) + 1);
-  for (const [id, n] of counts) assert.ok(n <= 1, `${n} answers to id ${id} (seed ${seed}): ${fx.fake.received.slice(receivedBefore).filter((e) => (e.attrs.id ?? '') === id).slice(0, 3).map((e) => e.toString().slice(0, 300)).join(' | ')}`);
+  for (const [id, n] of counts) assert.ok(n <= Math.max(1, idUses.get(id) ?? 0), `${n} answers to id ${id} (seed ${seed}): ${fx.fake.received.slice(receivedBefore).filter((e) => (e.attrs.id ?? '') === id).slice(0, 3).map((e) => e.toString().slice(0, 300)).join(' | ')}`);
   const byInnerId = new Map(allCases.map((x) => [x.innerId, x]));
   // Nothing invalid reached a worker: every routed request comes from a well-formed case the codec accepts.
   const ctx = { serverDomain: SERVER, componentDomain: COMPONENT, maxBytes: LIMITS.bytes };

@@ -72,7 +72,7 @@ export async function startMamWorker(config: MamConfig, deps: MamDeps) {
       workerId: config.WORKER_ID,
       logger,
       tracer: deps.tracer,
-      handle: (req) => handle({ requestId: req.requestId, server: req.server, stanza: req.stanza, deadline: req.deadline }),
+      handle: (req) => handle({ requestId: req.requestId, server: req.server, stanza: req.stanza, deadline: req.deadline, address: req }),
       onHandled: (outcome, seconds) => handled.observe({ kind: 'mam', outcome }, seconds),
     }),
   );

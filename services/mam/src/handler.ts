@@ -1,7 +1,7 @@
 import type { Element } from '@xmpp/xml';
 import { outboundSubject, type OutboundAck, type OutboundEnvelope, type OutboundError } from '@dbroker/bus';
 import { createMamIqHandler, MamDeliveryError, type MamDeliveryFailure, type MamLogger, type MamPageSize } from '@dbroker/mam';
-import { parseXml } from '@dbroker/protocol';
+import { DEFAULT_MAX_XML_BYTES, parseRequestStanza, type RequestAddress } from '@dbroker/protocol';
 import { createPgNodeLog, createPgPubsubStorage, createRosterAccessPolicy, decideNodeRead, emptyRosterLookup, type AccessPolicy, type RosterLookup } from '@dbroker/pubsub';
 import type { Database } from '@dbroker/store';
 
@@ -44,6 +44,8 @@ export interface MamWorkerRequest {
   server: string;
   /** The inner IQ (`jabber:client`, `from` = requester, `to` = archive owner's bare JID). */
   stanza: string;
+  /** The inner IQ's addressing from the envelope: a stanza that cannot be read is answered from it. */
+  address?: RequestAddress | undefined;
   /** Epoch ms after which the ingress has answered the request already. */
   deadline: number;
 }
@@ -55,7 +57,8 @@ export class MamRequestError extends Error {
   override name = 'MamRequestError';
 }
 
-export const DEFAULT_MAX_STANZA_BYTES = 64 * 1024;
+/** As large as what the ingress forwards (its MAX_STANZA_BYTES default). */
+export const DEFAULT_MAX_STANZA_BYTES = DEFAULT_MAX_XML_BYTES;
 /** Time kept for the reply to travel back before the ingress's deadline. */
 export const DEADLINE_MARGIN_MS = 50;
 
@@ -84,14 +87,13 @@ export function createMamHandler(opts: MamHandlerOptions): MamHandler {
   const { logger } = opts;
 
   return async (req) => {
-    let iq: Element;
-    try {
-      iq = parseXml(req.stanza, { maxBytes: maxStanzaBytes });
-    } catch (err) {
-      logger.error({ err, requestId: req.requestId }, 'mam request stanza is not well-formed');
-      throw new MamRequestError('request stanza is not well-formed', { cause: err });
+    const parsed = parseRequestStanza(req.stanza, { maxBytes: maxStanzaBytes }, req.address);
+    if (!parsed.ok) {
+      logger.error({ requestId: req.requestId, reason: parsed.reason }, 'mam request stanza refused');
+      if (parsed.reply) return parsed.reply.toString();
+      throw new MamRequestError(parsed.reason);
     }
-    if (iq.name !== 'iq') throw new MamRequestError('request stanza is not an iq');
+    const iq = parsed.iq;
 
     const subject = outboundSubject(opts.subjectPrefix, req.server);
     const reply = await handle(iq, {

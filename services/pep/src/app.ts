@@ -113,7 +113,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     workerId: config.WORKER_ID,
     logger,
     tracer: deps.tracer,
-    handle: (req) => handle({ requestId: req.requestId, stanza: req.stanza, server: req.server }),
+    handle: (req) => handle({ requestId: req.requestId, stanza: req.stanza, server: req.server, address: req }),
     onHandled: (outcome, seconds) => handled.observe({ kind: 'pep', outcome }, seconds),
   });
   // The subscriptions are live on the server once this round trip returns: only then is the worker ready.

@@ -1,4 +1,4 @@
-import { parseXml } from '@dbroker/protocol';
+import { parseRequestStanza, type RequestAddress } from '@dbroker/protocol';
 import {
   createPgPubsubStorage,
   createPubsubEngine,
@@ -44,6 +44,8 @@ export interface PepRequest {
   stanza: string;
   /** Server domain that forwarded it (where notifications go back). */
   server?: string | undefined;
+  /** The inner IQ's addressing from the envelope: a stanza that cannot be read is answered from it. */
+  address?: RequestAddress | undefined;
 }
 
 export type PepHandler = (req: PepRequest) => Promise<string>;
@@ -62,14 +64,13 @@ export function createPepHandler(opts: PepHandlerOptions): PepHandler {
   const { logger } = opts;
   return async (req) => {
     const { requestId, stanza } = req;
-    let iq;
-    try {
-      iq = parseXml(stanza, { maxBytes: maxStanzaBytes });
-    } catch (err) {
-      logger.error({ err, requestId }, 'pep request stanza is not well-formed');
-      throw new PepRequestError('request stanza is not well-formed', { cause: err });
+    const parsed = parseRequestStanza(stanza, { maxBytes: maxStanzaBytes }, req.address);
+    if (!parsed.ok) {
+      logger.error({ requestId, reason: parsed.reason }, 'pep request stanza refused');
+      if (parsed.reply) return parsed.reply.toString();
+      throw new PepRequestError(parsed.reason);
     }
-    if (iq.name !== 'iq') throw new PepRequestError('request stanza is not an iq');
+    const iq = parsed.iq;
     // bare-JID disco (the delegated disco#info / disco#items pseudo-namespaces) or XEP-0060
     const disco = await handlePepDiscoIq(iq, { engine, logger });
     if (disco) return disco.toString();
