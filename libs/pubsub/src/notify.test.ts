@@ -66,7 +66,7 @@ describe('planNotifications (XEP-0163 §4, XEP-0060 §7.1.2)', () => {
       [`${OWNER}/balcony`, `${OWNER}/chamber`, 'romeo@montague.lit/orchard', 'nurse@capulet.lit/kitchen'],
     );
     same(
-      msgs[2]!.stanza,
+      msgs[2]!.element.toString(),
       `<message xmlns='jabber:client' from='${OWNER}' to='romeo@montague.lit/orchard' type='headline' id='id-romeo@montague.lit/orchard'>` +
         `<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='${NODE}'><item id='current'>${MOOD}</item></items></event></message>`,
     );
@@ -105,7 +105,7 @@ describe('planNotifications (XEP-0163 §4, XEP-0060 §7.1.2)', () => {
       [`${OWNER}/balcony`, `${OWNER}/chamber`, 'romeo@montague.lit', 'benvolio@montague.lit/x', 'nurse@capulet.lit/kitchen'],
     );
     same(
-      msgs[2]!.stanza,
+      msgs[2]!.element.toString(),
       `<message xmlns='jabber:client' from='${OWNER}' to='romeo@montague.lit' type='headline' id='id-romeo@montague.lit'>` +
         `<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='${NODE}'><item id='current'>${MOOD}</item></items></event>` +
         `<headers xmlns='http://jabber.org/protocol/shim'><header name='SubID'>s-romeo</header></headers></message>`,
@@ -115,19 +115,19 @@ describe('planNotifications (XEP-0163 §4, XEP-0060 §7.1.2)', () => {
   test('deliver_payloads off: the item without payload; itemPublisher adds the publisher', () => {
     const [m] = planNotifications(published({ deliver_payloads: false }), audience({ contacts: [] }), opts);
     same(
-      m!.stanza,
+      m!.element.toString(),
       `<message xmlns='jabber:client' from='${OWNER}' to='${OWNER}/balcony' type='headline' id='id-${OWNER}/balcony'>` +
         `<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='${NODE}'><item id='current'/></items></event></message>`,
     );
     const [p] = planNotifications(published(), audience({ contacts: [] }), { ...opts, itemPublisher: true });
-    assert.match(p!.stanza, new RegExp(`<item id="current" publisher="${OWNER}">`));
+    assert.match(p!.element.toString(), new RegExp(`<item id="current" publisher="${OWNER}">`));
   });
 
   test('retract only when notify; delete (with redirect) and purge per notify_delete; configuration per notify_config', () => {
     const config = buildConfig();
     const base = { service: OWNER, node: NODE, seq: 9, at: AT };
     const solo = audience({ ownerResources: [`${OWNER}/balcony`], contacts: [] });
-    const one = (effect: PubsubEffect) => planNotifications(effect, solo, opts).map((m) => parseXml(m.stanza).getChild('event')?.getChildElements()[0]?.toString());
+    const one = (effect: PubsubEffect) => planNotifications(effect, solo, opts).map((m) => parseXml(m.element.toString()).getChild('event')?.getChildElements()[0]?.toString());
     assert.deepEqual(one({ ...base, type: 'retracted', config, itemId: 'x', notify: true }), [`<items node="${NODE}"><retract id="x"/></items>`]);
     assert.deepEqual(one({ ...base, type: 'retracted', config, itemId: 'x', notify: false }), []);
     assert.deepEqual(one({ ...base, type: 'node-deleted', config, redirect: 'xmpp:a@b?;node=c', subscribers: [] }), [`<delete node="${NODE}"><redirect uri="xmpp:a@b?;node=c"/></delete>`]);
@@ -141,7 +141,7 @@ describe('planNotifications (XEP-0163 §4, XEP-0060 §7.1.2)', () => {
       deleted.map((m) => m.to),
       [`${OWNER}/balcony`, 'x@y.z'],
     );
-    assert.match(deleted[1]!.stanza, /<header name="SubID">sx<\/header>/);
+    assert.match(deleted[1]!.element.toString(), /<header name="SubID">sx<\/header>/);
     assert.deepEqual(one({ type: 'node-created', service: OWNER, node: NODE, config }), []);
   });
 
@@ -159,7 +159,7 @@ describe('planNotifications (XEP-0163 §4, XEP-0060 §7.1.2)', () => {
     const msgs = planNotifications(effect, audience(), opts);
     assert.equal(msgs.length, 1);
     same(
-      msgs[0]!.stanza,
+      msgs[0]!.element.toString(),
       `<message xmlns='jabber:client' from='${OWNER}' to='romeo@montague.lit/orchard' type='headline' id='id-romeo@montague.lit/orchard'>` +
         `<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='${NODE}'><item id='current'>${MOOD}</item></items></event>` +
         `<delay xmlns='urn:xmpp:delay' from='${OWNER}' stamp='2026-11-24T05:00:00.000Z'/>` +
@@ -197,7 +197,7 @@ describe('last items on initial presence (XEP-0163 §4.3.3)', () => {
     const msgs = planLastItemMessages({ owner: OWNER, contact: contact('romeo@montague.lit/orchard', 'both', [], [NODE]), nodes }, opts);
     assert.equal(msgs.length, 1);
     same(
-      msgs[0]!.stanza,
+      msgs[0]!.element.toString(),
       `<message xmlns='jabber:client' from='${OWNER}' to='romeo@montague.lit/orchard' type='headline' id='id-romeo@montague.lit/orchard'>` +
         `<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='${NODE}'><item id='m'>${MOOD}</item></items></event>` +
         `<delay xmlns='urn:xmpp:delay' from='${OWNER}' stamp='2026-11-24T05:00:00.000Z'/></message>`,

@@ -39,8 +39,11 @@ export interface NotificationAudience {
 export interface OutgoingMessage {
   /** The recipient (as the stanza's `to`). */
   to: string;
-  /** The serialised `<message xmlns='jabber:client'>`. */
-  stanza: string;
+  /**
+   * The `<message xmlns='jabber:client'>`, serialised by the sender when it sends it: the messages of one
+   * plan share their `<event/>`, so a plan for 1,000 recipients holds one payload, not 1,000 copies.
+   */
+  element: Element;
 }
 
 export interface PlanOptions {
@@ -70,7 +73,7 @@ function message(owner: string, r: Recipient, event: Element, opts: PlanOptions,
   const children: Element[] = [event, ...extra];
   if (r.subid !== undefined) children.push(xml('headers', { xmlns: NS_SHIM }, xml('header', { name: 'SubID' }, r.subid)));
   const id = (opts.makeId ?? newId)(r.to);
-  return { to: r.to, stanza: xml('message', { xmlns: 'jabber:client', from: owner, to: r.to, type: 'headline', id }, ...children).toString() };
+  return { to: r.to, element: xml('message', { xmlns: 'jabber:client', from: owner, to: r.to, type: 'headline', id }, ...children) };
 }
 
 /** The facts of a JID in the audience, for `decideAccess`. */

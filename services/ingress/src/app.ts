@@ -91,6 +91,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
     serverDomain: config.XMPP_SERVER,
     componentDomain: config.XMPP_DOMAIN,
     maxStanzaBytes: config.MAX_STANZA_BYTES,
+    maxBytesInFlight: config.OUTBOUND_MAX_BYTES_IN_FLIGHT,
     privileges,
     link,
     events,

@@ -28,6 +28,8 @@ export const IngressEnvSchema = z.object({
   PING_TIMEOUT_MS: int(10_000, 100, 600_000),
   RECONNECT_INITIAL_MS: int(250, 10, 60_000),
   RECONNECT_MAX_MS: int(30_000, 100, 600_000),
+  /** Bytes of privileged-message requests written to the link and not yet taken by its socket; beyond it more are refused (offline). */
+  OUTBOUND_MAX_BYTES_IN_FLIGHT: int(33_554_432, 262_144, 1_073_741_824),
   /** Stanzas kept while the XMPP link is down; the oldest are dropped beyond it. */
   OUTBOUND_QUEUE_MAX: int(10_000, 0, 1_000_000),
   /** The same bound in bytes (serialized stanzas). */

@@ -273,7 +273,7 @@ test('link down: offline at once, nothing written (the ingress stops taking the 
 });
 
 describe('outbound handler (unit, stub link)', () => {
-  const setup = (status: LinkStatus, write: (el: Element) => Promise<void>) => {
+  const setup = (status: LinkStatus, write: (el: Element) => Promise<void>, maxBytesInFlight?: number) => {
     const emitted: AuditEventInput[] = [];
     const events: EventPublisher = {
       emit: (input) => (emitted.push(input), input as unknown as AuditEvent),
@@ -292,6 +292,7 @@ describe('outbound handler (unit, stub link)', () => {
       events,
       logger,
       metrics: createIngressMetrics(createMetrics({ service: 'unit' })),
+      ...(maxBytesInFlight !== undefined ? { maxBytesInFlight } : {}),
     });
     return { handler, emitted };
   };
@@ -323,5 +324,21 @@ describe('outbound handler (unit, stub link)', () => {
     pending.reverse().forEach((r) => r());
     assert.ok((await Promise.all(acks)).every((a) => a.ok));
     refusal(await handler.handle(data({ body: 'fail' })), 'offline', /socket closed/);
+  });
+
+  test('bytes waiting for the socket are bounded: beyond OUTBOUND_MAX_BYTES_IN_FLIGHT a request is refused as offline, not buffered', async () => {
+    const pending: Array<() => void> = [];
+    const one = data({ body: 'x' }).length;
+    const { handler, emitted } = setup('online', () => new Promise<void>((r) => pending.push(r)), one * 2);
+    const first = [handler.handle(data({ body: 'x' })), handler.handle(data({ body: 'x' }))];
+    refusal(await handler.handle(data({ body: 'x', requestId: 'over' })), 'offline', /not taking bytes fast enough/);
+    assert.equal(pending.length, 2, 'the refused one was never written');
+    assert.ok(emitted.some((e) => (e as { requestId?: string }).requestId === 'over'), 'audited');
+    pending.splice(0).forEach((r) => r());
+    assert.ok((await Promise.all(first)).every((a) => a.ok));
+    // room again once the socket took the bytes
+    const again = handler.handle(data({ body: 'x' }));
+    pending.splice(0).forEach((r) => r());
+    assert.ok((await again).ok);
   });
 });

@@ -25,6 +25,13 @@ export interface OutboundDeps {
   events: EventPublisher;
   logger: LinkLogger;
   metrics: IngressMetrics;
+  /**
+   * Bytes of outbound requests written to the link whose socket write has not completed; beyond it a new
+   * one is refused as `offline` (one larger request goes alone). The PEP notifier paces itself on the acks;
+   * this bounds the ingress when the server stops reading (a sender's ack timeout frees its budget while the
+   * bytes are still here). Default: unbounded.
+   */
+  maxBytesInFlight?: number;
   /** Sent privileged messages remembered to explain the server's error replies (default 1024). */
   maxRemembered?: number;
 }
@@ -74,6 +81,8 @@ export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
   let seq = 0;
   const sent = new Map<string, Sent>();
   const warnedOnce = new Set<OutboundError>();
+  const maxBytesInFlight = deps.maxBytesInFlight ?? Number.POSITIVE_INFINITY;
+  let bytesInFlight = 0;
 
   const refuse = (error: OutboundError, reason: string, ctx: RefusalContext): OutboundAck => {
     metrics.privilegedMessages.inc({ outcome: error });
@@ -138,17 +147,24 @@ export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
       return refuse('no-permission', `the server granted message='${adv.perms.message}', not 'outgoing' (${adv.version})`, addressed);
     }
 
+    if (bytesInFlight > 0 && bytesInFlight + data.length > maxBytesInFlight) {
+      return refuse('offline', `the component link is not taking bytes fast enough: ${bytesInFlight} bytes of privileged messages wait for the socket (OUTBOUND_MAX_BYTES_IN_FLIGHT ${maxBytesInFlight})`, addressed);
+    }
+
     const id = `${idPrefix}-${++seq}`;
     const wrapper = buildPrivilegedMessage(adv.version, { componentDomain: deps.componentDomain, serverDomain: deps.serverDomain, id }, inner);
     const record: Sent = { from: inner.attrs.from!, to: inner.attrs.to!, worker: env.worker, ...(env.requestId ? { requestId: env.requestId } : {}) };
     // Synchronous up to here: the wrapper reaches the socket in the order the requests arrived.
     const written = deps.link.write(wrapper);
     remember(id, record);
+    bytesInFlight += data.length;
     try {
       await written;
     } catch (err) {
       sent.delete(id);
       return refuse('offline', (err as Error).message, addressed);
+    } finally {
+      bytesInFlight -= data.length;
     }
     metrics.privilegedMessages.inc({ outcome: 'sent' });
     logger.debug({ id, ...record, version: adv.version }, 'privileged message sent');

@@ -72,6 +72,7 @@ export async function startPepWorker(config: PepConfig, deps: PepDeps) {
     logger,
     timeoutMs: config.NOTIFY_TIMEOUT_MS,
     concurrency: config.NOTIFY_CONCURRENCY,
+    maxBytesInFlight: config.NOTIFY_MAX_BYTES_IN_FLIGHT,
     tracer: deps.tracer,
     onSent: (kind, ok) => sent.inc({ kind, outcome: ok ? 'sent' : 'failed' }),
     maxRecipients: config.MAX_RECIPIENTS_PER_NOTIFICATION,

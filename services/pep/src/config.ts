@@ -45,6 +45,8 @@ export const PepEnvSchema = z.object({
   NOTIFY_TIMEOUT_MS: int(5_000, 100, 60_000),
   /** Notification messages in flight at once per replica (beyond that, publishes wait). */
   NOTIFY_CONCURRENCY: int(64, 1, 4096),
+  /** UTF-8 bytes of notification stanzas sent and not yet acked by the ingress per replica (a larger single stanza goes alone). */
+  NOTIFY_MAX_BYTES_IN_FLIGHT: int(4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   /** Notification work waiting for NOTIFY_CONCURRENCY per replica; beyond it new work is dropped and counted. */
   NOTIFY_QUEUE_MAX: int(10_000, 0, 1_000_000),
   /**

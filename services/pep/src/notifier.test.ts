@@ -110,3 +110,58 @@ test('notification work beyond NOTIFY_QUEUE_MAX waiting is dropped and reported,
   await notifier.idle();
   assert.equal(received, 2);
 });
+
+test('a 1,000-recipient publish of 100 KB is paced: stanza bytes not yet acked stay under NOTIFY_MAX_BYTES_IN_FLIGHT, every message is delivered', async () => {
+  const BOMB = 'bomb.example';
+  const MAX_BYTES = 1024 * 1024;
+  const RECIPIENTS = 1000;
+  // the stand-in ingress acks each message a little later, as the real one does once the socket took it
+  let inFlight = 0;
+  let peak = 0;
+  let received = 0;
+  bus.nc.subscribe(outboundSubject('xmpp', BOMB), {
+    callback: (_e, m) => {
+      const env = JSON.parse(m.string()) as { stanza: string };
+      const bytes = Buffer.byteLength(env.stanza);
+      received++;
+      inFlight += bytes;
+      peak = Math.max(peak, inFlight);
+      setTimeout(() => {
+        inFlight -= bytes;
+        m.respond(encodeEnvelope({ v: 1, ok: true }));
+      }, 2);
+    },
+  });
+  await bus.nc.flush();
+  const userState = createUserState({ db: db.raw, nc: bus.nc, subjectPrefix: 'xmpp', worker: 'pep@test', logger, rosterTtlMs: 60_000, presenceTtlMs: 60_000, iqTimeoutMs: 200, capsUnverifiedTtlMs: 1_000 });
+  let acked = 0;
+  let failed = 0;
+  const notifier = createNotifier({
+    engine,
+    userState,
+    nc: bus.nc,
+    subjectPrefix: 'xmpp',
+    worker: 'pep@test',
+    logger,
+    timeoutMs: 10_000,
+    concurrency: 4,
+    maxBytesInFlight: MAX_BYTES,
+    onSent: (_k, ok) => (ok ? acked++ : failed++),
+  });
+  const owner = `bomb-${randomUUID().slice(0, 8)}@${BOMB}`;
+  assert.ok((await engine.createNode(owner, 'bomb', `${owner}/desk`, { access_model: 'open', max_items: 10 })).ok);
+  for (let i = 0; i < RECIPIENTS; i++) {
+    const jid = `target${i}@remote.example`;
+    assert.ok((await engine.subscribe(owner, 'bomb', jid, jid)).ok);
+  }
+  const payload = `<p xmlns='urn:t'>${'B'.repeat(100 * 1024)}</p>`;
+  const published = await engine.publish(owner, 'bomb', `${owner}/desk`, 'boom', payload, { requestId: randomUUID() });
+  assert.ok(published.ok);
+  notifier.onEffects(BOMB, randomUUID(), published.value.effects);
+  await notifier.idle();
+  assert.equal(received, RECIPIENTS);
+  assert.equal(acked, RECIPIENTS);
+  assert.equal(failed, 0);
+  assert.ok(peak > 100 * 1024, `some messages were in flight together (peak ${peak})`);
+  assert.ok(peak <= MAX_BYTES, `stanza bytes in flight peaked at ${peak}, over the bound ${MAX_BYTES}`);
+});

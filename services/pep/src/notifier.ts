@@ -15,6 +15,9 @@ import {
 import { buildAudience, notifyNodesOf, rosterEntries, rosterLookup } from '@dbroker/user-state';
 import type { Caps } from '@dbroker/bus';
 import type { UserState } from './user-state';
+import { createByteBudget } from './byte-budget';
+
+const DEFAULT_MAX_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 
 /**
  * Delivers what the PEP engine's planners decide (XEP-0163 §4, XEP-0060 §7.1.2): notifications of a
@@ -22,7 +25,8 @@ import type { UserState } from './user-state';
  * go out as XEP-0356 privileged messages through the ingress of the server the owner belongs to.
  *
  * Notifications are sent after the reply, never holding it: a worker that dies in between loses them
- * (at most once). Sends are bounded per replica; beyond the bound new work waits.
+ * (at most once). Sends are bounded per replica, in tasks (NOTIFY_CONCURRENCY) and in stanza bytes not
+ * yet acked (NOTIFY_MAX_BYTES_IN_FLIGHT); beyond the bounds new work waits.
  */
 
 export interface NotifierLogger {
@@ -49,6 +53,11 @@ export interface NotifierOptions {
   maxQueued?: number | undefined;
   /** A notification task was dropped because `maxQueued` were waiting. */
   onDropped?: (what: string) => void;
+  /**
+   * UTF-8 bytes of notification stanzas sent but not yet acked by the ingress, per replica; beyond it the
+   * next send waits (a single larger stanza goes alone). Default: 4 MiB.
+   */
+  maxBytesInFlight?: number | undefined;
   /** A notification went to fewer recipients than its audience: `leftOut` were not sent to. */
   onTruncated?: (info: { service: string; node: string; sent: number; leftOut: number }) => void;
 }
@@ -99,15 +108,27 @@ export function createNotifier(opts: NotifierOptions) {
     }
   };
 
+  const budget = createByteBudget(opts.maxBytesInFlight ?? DEFAULT_MAX_BYTES_IN_FLIGHT);
+  // Paced, not all at once: each message is serialised only when its bytes fit the replica's budget and
+  // holds them until the ingress acks (it acks once the socket took the bytes) or the send times out. A
+  // 1,000-recipient publish of a large payload becomes a stream with bounded memory here and in the ingress.
   const deliver = async (server: string, kind: 'notification' | 'last-item', messages: OutgoingMessage[], requestId?: string) => {
     const subject = outboundSubject(opts.subjectPrefix, server);
-    await Promise.all(
-      messages.map(async (m) => {
-        const ack = await sendPrivilegedMessage(opts.nc, subject, { v: 1, kind: 'message', stanza: m.stanza, worker: opts.worker, ...(requestId ? { requestId } : {}) }, opts.timeoutMs);
-        opts.onSent?.(kind, ack.ok);
-        if (!ack.ok) logger.warn({ to: m.to, error: ack.error, reason: ack.reason, requestId }, `${kind} not sent`);
-      }),
-    );
+    const sends: Array<Promise<void>> = [];
+    for (const m of messages) {
+      const stanza = m.element.toString();
+      const bytes = Buffer.byteLength(stanza);
+      await budget.acquire(bytes);
+      sends.push(
+        sendPrivilegedMessage(opts.nc, subject, { v: 1, kind: 'message', stanza, worker: opts.worker, ...(requestId ? { requestId } : {}) }, opts.timeoutMs)
+          .then((ack) => {
+            opts.onSent?.(kind, ack.ok);
+            if (!ack.ok) logger.warn({ to: m.to, error: ack.error, reason: ack.reason, requestId }, `${kind} not sent`);
+          })
+          .finally(() => budget.release(bytes)),
+      );
+    }
+    await Promise.all(sends);
   };
 
   const affiliationMap = async (owner: string, node: string): Promise<Map<string, Affiliation>> => {
