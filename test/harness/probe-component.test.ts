@@ -2,7 +2,7 @@
 // a raw XEP-0114 component written here with @xmpp/component-core plays the managing entity.
 //
 // Observed on this machine (Prosody 0.12.3, prosody-modules 0.0~hg20230223), where it differs from or
-// sharpens /work/shared/protocol-notes.md:
+// sharpens what the README says of the two servers ("Switching a server's PEP"):
 // - Order on connect: Prosody sends the six disco#info nesting queries (`::` and `:bare:` for pubsub,
 //   pubsub#owner and mam:2; none for the two bare-disco pseudo-namespaces) BEFORE the <delegation/> message,
 //   in the same TCP segment as the <handshake/> reply: they reach the component before xmpp.js has set

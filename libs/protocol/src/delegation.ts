@@ -1,6 +1,6 @@
 // XEP-0355 Namespace Delegation, the managing entity's side, for urn:xmpp:delegation:1 (ejabberd) and
 // urn:xmpp:delegation:2 (Prosody, XEP v0.5). Both versions have the same shapes; we always answer in the
-// namespace we received. Server behaviour behind each rule: /work/shared/protocol-notes.md §1.
+// namespace we received. Server behaviour behind each rule: README, "Switching a server's PEP" and "Every forwarded IQ gets exactly one answer".
 import xml from '@xmpp/xml';
 import type { Element } from '@xmpp/xml';
 import { isDomainJid, parseJid } from './jid';

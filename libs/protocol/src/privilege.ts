@@ -1,7 +1,7 @@
 // XEP-0356 Privileged Entity, the privileged entity's side, for urn:xmpp:privilege:1 (ejabberd up to
 // 24.07) and urn:xmpp:privilege:2 (Prosody mod_privilege, ejabberd 24.10+, XEP v0.4). The shapes are
 // the same in both versions (v2 adds the `iq` permission); a privileged message must be wrapped in the
-// version the server advertised. Server behaviour behind each rule: /work/shared/protocol-notes.md §2.
+// version the server advertised. Server behaviour behind each rule: README, "Outbound: messages on behalf of users (XEP-0356)".
 import xml from '@xmpp/xml';
 import type { Element } from '@xmpp/xml';
 import { CLIENT_NS, FORWARD_NS, isDelegationVersion } from './delegation';
