@@ -25,6 +25,8 @@ export { injectTraceContext, extractTraceContext } from './trace-context';
 export { connectBus, busConnectOptions, inboxPrefixOf, type BusAuthSettings } from './connection';
 export type { Bus, ConnectBusOptions } from './connection';
 export { startWorker } from './worker';
+export { createBoundedRunner } from './bounded-runner';
+export type { BoundedRunner, BoundedRunnerOptions } from './bounded-runner';
 export { withDeadline, withoutDeadline, currentDeadline, DeadlineExceededError, isDeadlineExceeded } from './deadline';
 export type { WorkerOptions, WorkerHandle, WorkerHandler, WorkerFeatures } from './worker';
 export { requestFeatures } from './features';

@@ -1,5 +1,6 @@
 import { SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { createBoundedRunner } from './bounded-runner';
 import { decodeRequest, encodeEnvelope, type RequestEnvelope } from './envelope';
 import { extractTraceContext } from './trace-context';
 import { isDeadlineExceeded, withDeadline } from './deadline';
@@ -56,48 +57,23 @@ export interface WorkerHandle {
 export function startWorker(opts: WorkerOptions): WorkerHandle {
   const { nc, queue, concurrency, workerId, logger } = opts;
   const tracer = opts.tracer ?? trace.getTracer('@dbroker/bus');
-  const maxQueued = opts.maxQueued ?? DEFAULT_WORKER_QUEUE_MAX;
-  const maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULT_WORKER_QUEUE_BYTES;
-  let active = 0;
-  const waiting: Msg[] = [];
-  let waitingBytes = 0;
-  let refusedSinceLog = 0;
-  let lastRefusedLog = 0;
-  const idle: Array<() => void> = [];
   const subs: Subscription[] = [];
 
-  const start = (msg: Msg) => {
-    active++;
-    void handleOne(msg)
-      .catch((err: unknown) => logger.error({ err, subject: msg.subject }, 'worker request failed outside its handler'))
-      .finally(release);
-  };
-  const release = () => {
-    active--;
-    const next = waiting.shift();
-    if (next) {
-      waitingBytes -= next.data.length;
-      start(next);
-    } else if (active === 0) idle.splice(0).forEach((r) => r());
-  };
-  const refuse = (msg: Msg) => {
-    const decoded = decodeRequest(msg.data);
-    if (msg.reply) msg.respond(encodeEnvelope({ v: 1, requestId: decoded.ok ? decoded.value.requestId : 'invalid', worker: workerId, failure: { condition: 'resource-constraint', text: 'worker overloaded' } }));
-    opts.onHandled?.('overloaded', 0);
-    refusedSinceLog++;
-    const t = Date.now();
-    if (t - lastRefusedLog >= 1000) {
-      logger.warn({ refused: refusedSinceLog, waiting: waiting.length, waitingBytes, maxQueued, maxQueuedBytes }, 'worker queue full: requests refused (resource-constraint)');
-      refusedSinceLog = 0;
-      lastRefusedLog = t;
-    }
-  };
-  const admit = (msg: Msg) => {
-    if (active < concurrency) return start(msg);
-    if (waiting.length >= maxQueued || waitingBytes + msg.data.length > maxQueuedBytes) return refuse(msg);
-    waiting.push(msg);
-    waitingBytes += msg.data.length;
-  };
+  const maxQueued = opts.maxQueued ?? DEFAULT_WORKER_QUEUE_MAX;
+  const maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULT_WORKER_QUEUE_BYTES;
+  const runner = createBoundedRunner({
+    concurrency,
+    maxQueued,
+    maxQueuedBytes,
+    run: (msg) => handleOne(msg).catch((err: unknown) => logger.error({ err, subject: msg.subject }, 'worker request failed outside its handler')),
+    onOverflow: (msg) => {
+      const decoded = decodeRequest(msg.data);
+      if (msg.reply) msg.respond(encodeEnvelope({ v: 1, requestId: decoded.ok ? decoded.value.requestId : 'invalid', worker: workerId, failure: { condition: 'resource-constraint', text: 'worker overloaded' } }));
+      opts.onHandled?.('overloaded', 0);
+    },
+    reportOverflow: ({ count, waiting, waitingBytes }) =>
+      logger.warn({ refused: count, waiting, waitingBytes, maxQueued, maxQueuedBytes }, 'worker queue full: requests refused (resource-constraint)'),
+  });
 
   const handleOne = async (msg: Msg) => {
     const started = performance.now();
@@ -156,7 +132,7 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
         callback: (err, msg) => {
           if (err) return logger.error({ err, subject }, 'worker subscription error');
           try {
-            admit(msg);
+            runner.admit(msg);
           } catch (admitErr) {
             logger.error({ err: admitErr, subject: msg.subject }, 'worker request could not be admitted; dropped');
           }
@@ -182,10 +158,10 @@ export function startWorker(opts: WorkerOptions): WorkerHandle {
   logger.info({ subjects: opts.subjects, queue, concurrency, workerId }, 'worker listening');
 
   return {
-    inflight: () => active,
+    inflight: () => runner.active(),
     stop: async () => {
       await Promise.allSettled(subs.map((s) => s.drain()));
-      if (active > 0 || waiting.length > 0) await new Promise<void>((r) => idle.push(r));
+      await runner.idle();
       logger.info({ workerId }, 'worker stopped');
     },
   };

@@ -1,4 +1,4 @@
-import { decodePresence, presenceSubjectAnyDomain, type Bus } from '@dbroker/bus';
+import { createBoundedRunner, decodePresence, presenceSubjectAnyDomain, type Bus } from '@dbroker/bus';
 import type { PresenceStore } from '@dbroker/user-state';
 import type { Notifier, NotifierLogger } from './notifier';
 
@@ -34,13 +34,6 @@ export function startPresenceConsumer(opts: {
 }) {
   const maxQueued = opts.maxQueued ?? DEFAULT_PRESENCE_QUEUE_MAX;
   const maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULT_PRESENCE_QUEUE_BYTES;
-  const waiting: Msg[] = [];
-  let waitingBytes = 0;
-  let active = 0;
-  let droppedSinceLog = 0;
-  let lastDropLog = 0;
-  const idle: Array<() => void> = [];
-
   const apply = async (msg: Msg): Promise<void> => {
     let decoded: ReturnType<typeof decodePresence>;
     try {
@@ -64,41 +57,26 @@ export function startPresenceConsumer(opts: {
       opts.logger.error({ err, from: env.from }, 'presence not applied');
     }
   };
-  const start = (msg: Msg) => {
-    active++;
-    void apply(msg).finally(() => {
-      active--;
-      const next = waiting.shift();
-      if (next) {
-        waitingBytes -= next.data.length;
-        start(next);
-      } else if (active === 0) idle.splice(0).forEach((r) => r());
-    });
-  };
+  const runner = createBoundedRunner({
+    concurrency: opts.concurrency,
+    maxQueued,
+    maxQueuedBytes,
+    run: apply,
+    onOverflow: () => opts.onApplied?.('dropped'),
+    reportOverflow: ({ count, waiting, waitingBytes }) =>
+      opts.logger.warn({ dropped: count, waiting, waitingBytes, maxQueued, maxQueuedBytes }, 'presence queue full: presences dropped'),
+  });
   const sub = opts.nc.subscribe(presenceSubjectAnyDomain(opts.subjectPrefix), {
     queue: opts.queue,
     callback: (err, msg) => {
       if (err) return opts.logger.warn({ err }, 'presence subscription error');
-      if (active < opts.concurrency) return start(msg);
-      if (waiting.length < maxQueued && waitingBytes + msg.data.length <= maxQueuedBytes) {
-        waiting.push(msg);
-        waitingBytes += msg.data.length;
-        return;
-      }
-      opts.onApplied?.('dropped');
-      droppedSinceLog++;
-      const t = Date.now();
-      if (t - lastDropLog >= 1000) {
-        opts.logger.warn({ dropped: droppedSinceLog, waiting: waiting.length, waitingBytes, maxQueued, maxQueuedBytes }, 'presence queue full: presences dropped');
-        droppedSinceLog = 0;
-        lastDropLog = t;
-      }
+      runner.admit(msg);
     },
   });
   return {
     async stop(): Promise<void> {
       await sub.drain();
-      if (active > 0) await new Promise<void>((r) => idle.push(r));
+      await runner.idle();
     },
   };
 }
