@@ -6,12 +6,11 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '@dbroker/config';
-import { createDatabase, MIGRATIONS_DIR, runMigrations } from '@dbroker/store';
 import { createPgPubsubStorage } from '@dbroker/pubsub';
 import { accountJid } from '@dbroker/protocol';
 import { exportXep0227, listServices } from '../export';
 import { loadPepImportConfig } from './config';
+import { UsageError, runCli, usageExit, withMigratedDatabase } from './run';
 
 const USAGE = 'usage: npm run export -- (--user JID [--user JID ...] | --all) --file FILE.xml';
 
@@ -24,20 +23,14 @@ async function main(argv: string[]): Promise<number> {
     const { values } = parseArgs({ args: argv, options: { user: { type: 'string', multiple: true }, all: { type: 'boolean', default: false }, file: { type: 'string' } }, strict: true });
     users = (values.user ?? []).map((u) => accountJid(u.trim()));
     all = values.all === true;
-    if (typeof values.file !== 'string' || (all ? users.length > 0 : users.length === 0)) throw new ConfigError(all ? '--all takes no --user' : 'give --file and --user or --all');
-    if (users.some((u) => !/^[^@/]+@[^@/]+$/.test(u))) throw new ConfigError('--user takes a valid bare JID (local@domain)');
+    if (typeof values.file !== 'string' || (all ? users.length > 0 : users.length === 0)) throw new UsageError(all ? '--all takes no --user' : 'give --file and --user or --all');
+    if (users.some((u) => !/^[^@/]+@[^@/]+$/.test(u))) throw new UsageError('--user takes a valid bare JID (local@domain)');
     file = values.file;
     config = loadPepImportConfig(process.env);
   } catch (err) {
-    if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-      return 2;
-    }
-    throw err;
+    return usageExit(err, USAGE);
   }
-  const handle = await createDatabase({ url: config.DATABASE_URL, dataDir: config.pgliteDir, poolMax: 2 });
-  try {
-    await runMigrations(handle.db, { migrationsDir: MIGRATIONS_DIR });
+  return withMigratedDatabase(config, 2, async (handle) => {
     const storage = createPgPubsubStorage(handle.raw);
     const services = all ? await listServices(handle.raw) : users;
     const out = createWriteStream(file, { encoding: 'utf8' });
@@ -49,17 +42,7 @@ async function main(argv: string[]): Promise<number> {
     await once(out, 'finish');
     process.stdout.write(`exported ${result.items} item(s) of ${result.users} account(s) to ${file}\n`);
     return 0;
-  } finally {
-    await handle.close();
-  }
+  });
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`export failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+runCli('export', main);

@@ -6,8 +6,6 @@
  * 3 done but some entries were skipped (listed on stderr).
  */
 import { parseArgs } from 'node:util';
-import { ConfigError } from '@dbroker/config';
-import { createDatabase, MIGRATIONS_DIR, runMigrations } from '@dbroker/store';
 import { createPgPubsubStorage } from '@dbroker/pubsub';
 import { importAll } from '../importer';
 import type { ImportSource } from '../model';
@@ -15,11 +13,11 @@ import { createProsodyFileSource } from '../prosody-files';
 import { createXep0227Source } from '../xep0227';
 import { loadPepImportConfig } from './config';
 import { createProgress } from './progress';
+import { UsageError, runCli, usageExit, withMigratedDatabase } from './run';
 
 const USAGE = `usage: npm run import -- --from prosody --data-path DIR --host DOMAIN [--dry-run] [--concurrency N]
        npm run import -- --from xep0227 --file FILE.xml [--file FILE2.xml ...] [--dry-run]`;
 
-class UsageError extends Error {}
 
 /** Several files one after the other (prosody-migrator writes one XEP-0227 file per account). */
 function concatSources(sources: ImportSource[]): ImportSource {
@@ -69,16 +67,10 @@ async function main(argv: string[]): Promise<number> {
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError('--concurrency takes an integer from 1 to 64');
     config = loadPepImportConfig(process.env);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-      return 2;
-    }
-    throw err;
+    return usageExit(err, USAGE);
   }
 
-  const handle = await createDatabase({ url: config.DATABASE_URL, dataDir: config.pgliteDir, poolMax: concurrency + 1 });
-  try {
-    await runMigrations(handle.db, { migrationsDir: MIGRATIONS_DIR });
+  return withMigratedDatabase(config, concurrency + 1, async (handle) => {
     const storage = createPgPubsubStorage(handle.raw);
     const progress = createProgress({ tty: process.stderr.isTTY === true, total: await source.countUsers(), dryRun, write: (s) => process.stderr.write(s) });
     const started = performance.now();
@@ -92,17 +84,7 @@ async function main(argv: string[]): Promise<number> {
         `${summary.itemsSuperseded ? `; ${summary.itemsSuperseded} item(s) older than the broker's newest in existing nodes, not imported` : ''}\n`,
     );
     return summary.problems.length > 0 ? 3 : 0;
-  } finally {
-    await handle.close();
-  }
+  });
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`import failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+runCli('import', main);
