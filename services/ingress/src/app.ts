@@ -138,10 +138,7 @@ export async function startIngress(config: IngressConfig, deps: IngressDeps): Pr
       ? createRequestRateGate({
           limiter: createRateLimiter({ ratePerSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST, maxKeys: config.RATE_LIMIT_TRACKED_JIDS }),
           ratePerSecond: config.RATE_LIMIT_PER_SECOND,
-          send,
-          events,
           logger,
-          metrics,
           refused: deps.metrics.counter('dbroker_ingress_rate_limited_total', 'Forwarded IQs refused because their requester was over RATE_LIMIT_PER_SECOND (answered resource-constraint)', []),
         })
       : undefined;

@@ -1,8 +1,5 @@
 import type { Counter } from 'prom-client';
-import type { Element } from '@xmpp/xml';
-import { StanzaError, buildInnerReply, wrapReply, type ForwardedRequest } from '@dbroker/protocol';
-import type { EventPublisher } from '@dbroker/bus';
-import type { IngressMetrics } from './metrics';
+import { StanzaError, type ForwardedRequest } from '@dbroker/protocol';
 import type { LinkLogger } from './xmpp-link';
 
 /**
@@ -78,10 +75,7 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
 export interface RequestRateGateDeps {
   limiter: RateLimiter;
   ratePerSecond: number;
-  send: (el: Element) => void;
-  events: EventPublisher;
   logger: LinkLogger;
-  metrics: IngressMetrics;
   /** Refused requests (`dbroker_ingress_rate_limited_total`). */
   refused: Counter;
 }
@@ -89,31 +83,19 @@ export interface RequestRateGateDeps {
 export const RATE_LIMITED_REASON = 'rate-limited';
 
 /**
- * Charges a forwarded IQ to its requester and answers it when over the rate: `resource-constraint`
- * (type `wait`, RFC 6120 §8.3.3.18: retrying later succeeds), audited as `request.rejected` with reason
- * `rate-limited`, counted. Returns true when the request was answered (refused) and must not be forwarded.
+ * Charges a forwarded IQ to its requester. Over the rate it returns the error to answer with:
+ * `resource-constraint` (type `wait`, RFC 6120 §8.3.3.18: retrying later succeeds); the request handler
+ * answers and audits it as `request.rejected` with reason `rate-limited`, like any other rejection.
  */
 export function createRequestRateGate(deps: RequestRateGateDeps) {
   return {
-    refuse(req: ForwardedRequest): boolean {
+    check(req: ForwardedRequest): StanzaError | null {
       const decision = deps.limiter.take(req.requesterBare);
-      if (decision.allowed) return false;
-      const text = `rate limit: more than ${deps.ratePerSecond} requests per second`;
-      deps.send(wrapReply(req, buildInnerReply(req, 'error', new StanzaError('resource-constraint', { type: 'wait', text }))));
-      deps.events.emit({
-        type: 'request.rejected',
-        from: req.from,
-        to: req.targetBare,
-        namespace: req.payloadNs,
-        iqType: req.innerType,
-        reason: RATE_LIMITED_REASON,
-        condition: 'resource-constraint',
-      });
-      deps.metrics.requests.inc({ route: 'none', outcome: 'rejected', condition: 'resource-constraint' });
+      if (decision.allowed) return null;
       deps.refused.inc();
       // one line per run of refusals, not one per refused request
       if (decision.streak === 1) deps.logger.warn({ requester: req.requesterBare, ratePerSecond: deps.ratePerSecond }, 'requester over the rate limit: refusing until its bucket refills');
-      return true;
+      return new StanzaError('resource-constraint', { type: 'wait', text: `rate limit: more than ${deps.ratePerSecond} requests per second` });
     },
   };
 }

@@ -19,7 +19,7 @@ import { requestSubject, routeForNamespace, type EventPublisher, type RequestEnv
 import type { Forwarder } from './forwarder';
 import type { GrantTable } from './grants';
 import type { IngressMetrics } from './metrics';
-import type { RequestRateGate } from './rate-limit';
+import { RATE_LIMITED_REASON, type RequestRateGate } from './rate-limit';
 import type { LinkLogger } from './xmpp-link';
 
 export interface RequestHandlerDeps {
@@ -49,6 +49,7 @@ export interface RequestHandlerDeps {
  */
 export function createRequestHandler(deps: RequestHandlerDeps) {
   const { logger, metrics, tracer, events } = deps;
+  const replyLimits = { ...deps.xmlLimits, maxBytes: deps.maxStanzaBytes };
 
   return function handleForwarded(outer: Element): void {
     const received = performance.now();
@@ -62,15 +63,18 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
     // Workers, audit and traces see the normalized target (ejabberd forwards `to` as the client typed it);
     // the reply echoes the address as sent (checkWorkerReply, buildInnerReply).
     const target = req.targetBare;
+    const reject = (err: StanzaError, reason: string) => {
+      deps.send(wrapReply(req, buildInnerReply(req, 'error', err)));
+      events.emit({ type: 'request.rejected', requestId, from: req.from, to: target, namespace: req.payloadNs, iqType: req.innerType, reason, condition: err.condition });
+      metrics.requests.inc({ route: 'none', outcome: 'rejected', condition: err.condition });
+    };
     const match = deps.grants.match(req.payload, req.payloadNs, req.to.includes('@'));
     if (!match.ok) {
       logger.warn({ requestId, from: req.from, to: target, namespace: req.payloadNs, reason: match.reason }, 'forwarded iq rejected');
-      deps.send(wrapReply(req, buildInnerReply(req, 'error', new StanzaError('service-unavailable', { type: 'cancel' }))));
-      events.emit({ type: 'request.rejected', requestId, from: req.from, to: target, namespace: req.payloadNs, iqType: req.innerType, reason: match.reason, condition: 'service-unavailable' });
-      metrics.requests.inc({ route: 'none', outcome: 'rejected', condition: 'service-unavailable' });
-      return;
+      return reject(new StanzaError('service-unavailable', { type: 'cancel' }), match.reason);
     }
-    if (deps.rateGate?.refuse(req)) return;
+    const overRate = deps.rateGate?.check(req);
+    if (overRate) return reject(overRate, RATE_LIMITED_REASON);
     const route = routeForNamespace(req.payloadNs);
     const subject = requestSubject(deps.subjectPrefix, deps.serverDomain, route);
 
@@ -149,7 +153,7 @@ export function createRequestHandler(deps: RequestHandlerDeps) {
                 }
                 let el: Element;
                 try {
-                  el = parseXml(reply.stanza!, { ...deps.xmlLimits, maxBytes: deps.maxStanzaBytes });
+                  el = parseXml(reply.stanza!, replyLimits);
                 } catch (err) {
                   return fail('internal-server-error', 'cancel', `invalid reply: ${(err as Error).message}`, reply.worker);
                 }
